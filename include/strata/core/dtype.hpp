@@ -1,0 +1,86 @@
+// Element types of stored tensors and exact conversions of the 16-bit float
+// formats to float32.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string_view>
+
+namespace strata {
+
+enum class DType { F32, F16, BF16 };
+
+inline constexpr std::size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::F32: return 4;
+    case DType::F16: return 2;
+    case DType::BF16: return 2;
+  }
+  return 0;
+}
+
+inline constexpr std::string_view dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "F32";
+    case DType::F16: return "F16";
+    case DType::BF16: return "BF16";
+  }
+  return "?";
+}
+
+// Parses a safetensors dtype string; nullopt for types strata does not load.
+inline std::optional<DType> dtype_from_name(std::string_view s) {
+  if (s == "F32") return DType::F32;
+  if (s == "F16") return DType::F16;
+  if (s == "BF16") return DType::BF16;
+  return std::nullopt;
+}
+
+inline float bits_to_f32(std::uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+inline std::uint32_t f32_to_bits(float f) {
+  std::uint32_t b;
+  std::memcpy(&b, &f, sizeof b);
+  return b;
+}
+
+// bfloat16 is the upper half of a float32: widening is exact.
+inline float bf16_to_f32(std::uint16_t h) { return bits_to_f32(std::uint32_t(h) << 16); }
+
+// Round-to-nearest-even narrowing; NaN stays NaN.
+inline std::uint16_t f32_to_bf16(float f) {
+  std::uint32_t b = f32_to_bits(f);
+  if ((b & 0x7fffffffu) > 0x7f800000u) return std::uint16_t((b >> 16) | 0x40);
+  b += 0x7fffu + ((b >> 16) & 1u);
+  return std::uint16_t(b >> 16);
+}
+
+// A bfloat16 value as stored: the weight type of Linear<bf16> (f32 compute).
+struct bf16 {
+  std::uint16_t bits;
+};
+
+// IEEE 754 binary16 to binary32, exact for every input (subnormals, inf, NaN).
+inline float f16_to_f32(std::uint16_t h) {
+  const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16;
+  const std::uint32_t exp = (h >> 10) & 0x1fu;
+  std::uint32_t mant = h & 0x3ffu;
+  if (exp == 0x1f) return bits_to_f32(sign | 0x7f800000u | (mant << 13));
+  if (exp != 0) return bits_to_f32(sign | ((exp + 112u) << 23) | (mant << 13));
+  if (mant == 0) return bits_to_f32(sign);
+  // Subnormal: normalise the mantissa.
+  int e = -1;
+  do {
+    ++e;
+    mant <<= 1;
+  } while ((mant & 0x400u) == 0);
+  return bits_to_f32(sign | (std::uint32_t(112 - e) << 23) | ((mant & 0x3ffu) << 13));
+}
+
+}  // namespace strata

@@ -1,0 +1,244 @@
+// Hugging Face config.json (+ generation_config.json) for decoder LMs of the
+// Llama family: model_type llama, mistral, qwen2. Every value is checked;
+// unknown or inconsistent values are errors that name the file and field.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "strata/core/error.hpp"
+
+namespace strata {
+
+// Limits on config values: far above any published model, low enough that a
+// hostile config cannot make size computations overflow.
+struct ConfigLimits {
+  static constexpr std::int64_t max_hidden = 1 << 16;
+  static constexpr std::int64_t max_intermediate = 1 << 20;
+  static constexpr std::int64_t max_layers = 1024;
+  static constexpr std::int64_t max_heads = 1024;
+  static constexpr std::int64_t max_head_dim = 1024;
+  static constexpr std::int64_t max_vocab = 1 << 22;
+  static constexpr std::int64_t max_positions = 1 << 24;
+};
+
+struct RopeScaling {
+  enum class Kind { None, Llama3 };
+  Kind kind = Kind::None;
+  double factor = 1.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  std::int64_t original_max_position_embeddings = 8192;
+};
+
+struct ModelConfig {
+  std::string model_type;  // "llama", "mistral", "qwen2"
+  std::int64_t hidden_size = 0;
+  std::int64_t intermediate_size = 0;
+  std::int64_t num_layers = 0;
+  std::int64_t num_heads = 0;
+  std::int64_t num_kv_heads = 0;
+  std::int64_t head_dim = 0;
+  std::int64_t vocab_size = 0;
+  std::int64_t max_position_embeddings = 0;
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
+  bool tie_word_embeddings = false;
+  bool qkv_bias = false;       // qwen2; llama attention_bias
+  bool o_bias = false;         // llama attention_bias
+  std::int64_t sliding_window = 0;  // 0: full causal attention
+  std::optional<std::int32_t> bos_token_id;
+  std::vector<std::int32_t> eos_token_ids;
+
+  std::int64_t q_dim() const { return num_heads * head_dim; }
+  std::int64_t kv_dim() const { return num_kv_heads * head_dim; }
+};
+
+namespace detail {
+
+inline nlohmann::json read_json_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  check(bool(in), p.string(), ": cannot open");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    return nlohmann::json::parse(ss.str());
+  } catch (const nlohmann::json::exception& e) {
+    fail(p.string(), ": not valid JSON (", e.what(), ")");
+  }
+}
+
+class ConfigReader {
+ public:
+  ConfigReader(const nlohmann::json& j, std::string source) : j_(j), src_(std::move(source)) {
+    check(j_.is_object(), src_, ": expected a JSON object at top level");
+  }
+
+  bool has(const char* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
+
+  std::int64_t integer(const char* key, std::int64_t lo, std::int64_t hi) const {
+    check(has(key), src_, ": required field '", key, "' is missing");
+    return integer_value(j_.at(key), key, lo, hi);
+  }
+  std::int64_t integer_or(const char* key, std::int64_t dflt, std::int64_t lo, std::int64_t hi) const {
+    return has(key) ? integer(key, lo, hi) : dflt;
+  }
+  std::int64_t integer_value(const nlohmann::json& v, const char* key, std::int64_t lo, std::int64_t hi) const {
+    check(v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() &&
+                                    std::abs(v.get<double>()) < 9e15),
+          src_, ": field '", key, "' must be an integer, got ", v.dump());
+    const std::int64_t x = v.is_number_integer() ? v.get<std::int64_t>() : std::int64_t(v.get<double>());
+    check(x >= lo && x <= hi, src_, ": field '", key, "' = ", x, " is out of range [", lo, ", ", hi, "]");
+    return x;
+  }
+  double number_or(const char* key, double dflt, double lo, double hi) const {
+    if (!has(key)) return dflt;
+    const auto& v = j_.at(key);
+    check(v.is_number(), src_, ": field '", key, "' must be a number, got ", v.dump());
+    const double x = v.get<double>();
+    check(std::isfinite(x) && x >= lo && x <= hi, src_, ": field '", key, "' = ", x, " is out of range [", lo,
+          ", ", hi, "]");
+    return x;
+  }
+  bool boolean_or(const char* key, bool dflt) const {
+    if (!has(key)) return dflt;
+    const auto& v = j_.at(key);
+    check(v.is_boolean(), src_, ": field '", key, "' must be true or false, got ", v.dump());
+    return v.get<bool>();
+  }
+  std::string string_or(const char* key, std::string dflt) const {
+    if (!has(key)) return dflt;
+    const auto& v = j_.at(key);
+    check(v.is_string(), src_, ": field '", key, "' must be a string, got ", v.dump());
+    return v.get<std::string>();
+  }
+  // An id or a list of ids (eos_token_id may be either).
+  std::vector<std::int32_t> id_list(const char* key, std::int64_t vocab) const {
+    std::vector<std::int32_t> out;
+    if (!has(key)) return out;
+    const auto& v = j_.at(key);
+    if (v.is_array()) {
+      for (const auto& e : v) out.push_back(std::int32_t(integer_value(e, key, 0, vocab - 1)));
+    } else {
+      out.push_back(std::int32_t(integer_value(v, key, 0, vocab - 1)));
+    }
+    return out;
+  }
+  const nlohmann::json& at(const char* key) const { return j_.at(key); }
+  const std::string& source() const { return src_; }
+
+ private:
+  const nlohmann::json& j_;
+  std::string src_;
+};
+
+inline RopeScaling parse_rope_scaling(const ConfigReader& r) {
+  RopeScaling rs;
+  if (!r.has("rope_scaling")) return rs;
+  const auto& j = r.at("rope_scaling");
+  const std::string src = r.source() + " rope_scaling";
+  ConfigReader s(j, src);
+  std::string type = s.string_or("rope_type", s.string_or("type", ""));
+  check(!type.empty(), src, ": missing 'rope_type'");
+  if (type == "default") return rs;
+  check(type == "llama3", src, ": rope_type '", type, "' is not supported (supported: default, llama3)");
+  rs.kind = RopeScaling::Kind::Llama3;
+  check(s.has("factor"), src, ": required field 'factor' is missing");
+  rs.factor = s.number_or("factor", 1.0, 1.0, 1e6);
+  rs.low_freq_factor = s.number_or("low_freq_factor", 1.0, 1e-6, 1e6);
+  rs.high_freq_factor = s.number_or("high_freq_factor", 4.0, 1e-6, 1e6);
+  check(rs.high_freq_factor > rs.low_freq_factor, src, ": high_freq_factor (", rs.high_freq_factor,
+        ") must be greater than low_freq_factor (", rs.low_freq_factor, ")");
+  rs.original_max_position_embeddings =
+      s.integer("original_max_position_embeddings", 1, ConfigLimits::max_positions);
+  return rs;
+}
+
+}  // namespace detail
+
+// Parses a config.json object; `source` names it in error messages.
+inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string& source = "config.json") {
+  using L = ConfigLimits;
+  detail::ConfigReader r(j, source);
+  ModelConfig c;
+  c.model_type = r.string_or("model_type", "");
+  check(!c.model_type.empty(), source, ": required field 'model_type' is missing");
+  check(c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2", source, ": model_type '",
+        c.model_type, "' is not supported (supported: llama, mistral, qwen2)");
+
+  c.hidden_size = r.integer("hidden_size", 1, L::max_hidden);
+  c.intermediate_size = r.integer("intermediate_size", 1, L::max_intermediate);
+  c.num_layers = r.integer("num_hidden_layers", 1, L::max_layers);
+  c.num_heads = r.integer("num_attention_heads", 1, L::max_heads);
+  c.num_kv_heads = r.integer_or("num_key_value_heads", c.num_heads, 1, L::max_heads);
+  check(c.num_heads % c.num_kv_heads == 0, source, ": num_attention_heads (", c.num_heads,
+        ") must be a multiple of num_key_value_heads (", c.num_kv_heads, ")");
+  if (r.has("head_dim")) {
+    c.head_dim = r.integer("head_dim", 2, L::max_head_dim);
+  } else {
+    check(c.hidden_size % c.num_heads == 0, source, ": hidden_size (", c.hidden_size,
+          ") is not divisible by num_attention_heads (", c.num_heads, ") and no head_dim is given");
+    c.head_dim = c.hidden_size / c.num_heads;
+  }
+  check(c.head_dim % 2 == 0, source, ": head_dim (", c.head_dim, ") must be even for rotary embeddings");
+  check(c.head_dim <= L::max_head_dim, source, ": head_dim (", c.head_dim, ") exceeds ", L::max_head_dim);
+  c.vocab_size = r.integer("vocab_size", 1, L::max_vocab);
+  c.max_position_embeddings = r.integer("max_position_embeddings", 1, L::max_positions);
+  c.rms_norm_eps = r.number_or("rms_norm_eps", 1e-6, 0.0, 1.0);
+  check(c.rms_norm_eps > 0, source, ": field 'rms_norm_eps' must be positive");
+  c.rope_theta = r.number_or("rope_theta", 10000.0, 1.0, 1e12);
+  c.rope_scaling = detail::parse_rope_scaling(r);
+  // LlamaConfig, MistralConfig and Qwen2Config all default to an untied head.
+  c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", false);
+
+  const std::string act = r.string_or("hidden_act", "silu");
+  check(act == "silu", source, ": hidden_act '", act, "' is not supported (supported: silu)");
+  check(!r.boolean_or("mlp_bias", false), source, ": mlp_bias true is not supported");
+
+  if (c.model_type == "llama") {
+    c.qkv_bias = c.o_bias = r.boolean_or("attention_bias", false);
+  } else if (c.model_type == "qwen2") {
+    c.qkv_bias = true;
+    check(!r.boolean_or("use_sliding_window", false), source,
+          ": use_sliding_window true is not supported for qwen2 (per-layer windows)");
+  } else {  // mistral
+    c.sliding_window = r.integer_or("sliding_window", 0, 1, L::max_positions);
+  }
+
+  c.bos_token_id = std::nullopt;
+  if (auto bos = r.id_list("bos_token_id", c.vocab_size); !bos.empty()) {
+    check(bos.size() == 1, source, ": bos_token_id must be a single id");
+    c.bos_token_id = bos[0];
+  }
+  c.eos_token_ids = r.id_list("eos_token_id", c.vocab_size);
+  return c;
+}
+
+// Reads DIR/config.json and, when present, DIR/generation_config.json, whose
+// bos/eos ids take precedence (as in transformers' generate()).
+inline ModelConfig load_model_config(const std::filesystem::path& dir) {
+  const auto cfg_path = dir / "config.json";
+  check(std::filesystem::exists(cfg_path), cfg_path.string(), ": not found (is ", dir.string(),
+        " a Hugging Face model folder?)");
+  ModelConfig c = parse_model_config(detail::read_json_file(cfg_path), cfg_path.string());
+  const auto gen_path = dir / "generation_config.json";
+  if (std::filesystem::exists(gen_path)) {
+    const auto gj = detail::read_json_file(gen_path);
+    detail::ConfigReader g(gj, gen_path.string());
+    if (auto bos = g.id_list("bos_token_id", c.vocab_size); !bos.empty()) c.bos_token_id = bos[0];
+    if (auto eos = g.id_list("eos_token_id", c.vocab_size); !eos.empty()) c.eos_token_ids = eos;
+  }
+  return c;
+}
+
+}  // namespace strata

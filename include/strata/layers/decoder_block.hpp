@@ -1,0 +1,68 @@
+// A pre-norm residual decoder block (Llama family):
+//   h = x + attn(norm1(x));  out = h + ffn(norm2(h))
+// Names gives the HF tensor prefixes of its parts (LlamaNames by default), so
+// the same composition loads any checkpoint that follows that naming.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "strata/layers/attention.hpp"
+#include "strata/layers/ffn.hpp"
+#include "strata/layers/rmsnorm.hpp"
+
+namespace strata {
+
+struct LlamaNames {
+  static constexpr const char* attn_norm = "input_layernorm";
+  static constexpr const char* attn = "self_attn";
+  static constexpr const char* ffn_norm = "post_attention_layernorm";
+  static constexpr const char* ffn = "mlp";
+};
+
+// Per-forward scratch of a block, sized for T tokens by the model.
+struct BlockScratch {
+  float* xn;   // [T, hidden]
+  float* tmp;  // [T, hidden]
+  AttentionScratch attn;
+  FFNScratch ffn;
+};
+
+template <class Norm, class Attn, class FFN, class Names = LlamaNames>
+struct DecoderBlock {
+  using pos_encoding = typename Attn::template layer<float>::pos_encoding;
+
+  template <class W>
+  class layer {
+   public:
+    void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
+      hidden_ = c.hidden_size;
+      attn_norm_.load(ck, prefix + "." + Names::attn_norm, c.hidden_size, c.rms_norm_eps);
+      attn_.load(ck, prefix + "." + Names::attn, c);
+      ffn_norm_.load(ck, prefix + "." + Names::ffn_norm, c.hidden_size, c.rms_norm_eps);
+      ffn_.load(ck, prefix + "." + Names::ffn, c);
+    }
+
+    // x: [T, hidden] residual stream, updated in place.
+    void forward(float* x, std::int64_t T, std::int64_t p0, const pos_encoding& rope, const float* cos,
+                 const float* sin, const KVLayerView& cache, const BlockScratch& s, ThreadPool& pool) const {
+      const std::int64_t n = T * hidden_;
+      attn_norm_.forward(x, T, s.xn);  // hidden_states = self.input_layernorm(hidden_states)
+      attn_.forward(s.xn, T, p0, rope, cos, sin, cache, s.attn, s.tmp, pool);
+      for (std::int64_t i = 0; i < n; ++i) x[i] += s.tmp[i];  // hidden_states = residual + hidden_states
+      ffn_norm_.forward(x, T, s.xn);  // hidden_states = self.post_attention_layernorm(hidden_states)
+      ffn_.forward(s.xn, T, s.ffn, s.tmp, pool);
+      for (std::int64_t i = 0; i < n; ++i) x[i] += s.tmp[i];
+    }
+
+    std::size_t bytes() const { return attn_norm_.bytes() + attn_.bytes() + ffn_norm_.bytes() + ffn_.bytes(); }
+
+   private:
+    Norm attn_norm_, ffn_norm_;
+    typename Attn::template layer<W> attn_;
+    typename FFN::template layer<W> ffn_;
+    std::int64_t hidden_ = 0;
+  };
+};
+
+}  // namespace strata

@@ -1,0 +1,112 @@
+// CausalLM<Block, W>: token embedding → N × Block → final norm → LM head,
+// the whole graph fixed at compile time from the block's policies; sizes come
+// from config.json at run time. W is the weight type of every projection
+// (float, or bf16 stored with f32 compute).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "strata/io/safetensors.hpp"
+#include "strata/layers/decoder_block.hpp"
+#include "strata/layers/linear.hpp"
+#include "strata/layers/rmsnorm.hpp"
+#include "strata/models/language_model.hpp"
+
+namespace strata {
+
+struct LoadOptions {
+  // Called after each block is loaded: (blocks done, blocks total).
+  std::function<void(std::int64_t, std::int64_t)> on_progress;
+};
+
+template <class Block, class W = float>
+class CausalLM final : public LanguageModel {
+ public:
+  using block_layer = typename Block::template layer<W>;
+  using pos_encoding = typename Block::pos_encoding;
+
+  // Loads every tensor the composition names from the checkpoint; a missing
+  // or mis-shaped tensor is an error naming it. The checkpoint's mappings stay
+  // alive with the model (weights stored as W are used in place).
+  static std::shared_ptr<CausalLM> load(const io::Checkpoint& ck, const ModelConfig& c, std::string name,
+                                        const LoadOptions& opt = {}) {
+    auto m = std::shared_ptr<CausalLM>(new CausalLM());
+    m->ck_ = ck;
+    m->cfg_ = c;
+    m->name_ = std::move(name) + "<" + weight_type_name<W>() + ">";
+    // Tied checkpoints store one matrix, under either name.
+    const char* embed_name = "model.embed_tokens.weight";
+    if (c.tie_word_embeddings && !ck.find(embed_name) && ck.find("lm_head.weight")) embed_name = "lm_head.weight";
+    m->embed_ = WeightTensor<W>::load(ck, embed_name, {c.vocab_size, c.hidden_size});
+    m->blocks_.resize(std::size_t(c.num_layers));
+    for (std::int64_t l = 0; l < c.num_layers; ++l) {
+      m->blocks_[std::size_t(l)].load(ck, "model.layers." + std::to_string(l), c);
+      if (opt.on_progress) opt.on_progress(l + 1, c.num_layers);
+    }
+    m->norm_.load(ck, "model.norm", c.hidden_size, c.rms_norm_eps);
+    if (c.tie_word_embeddings) m->head_.share(m->embed_);
+    else m->head_.load(ck, "lm_head", c.vocab_size, c.hidden_size, false);
+    m->rope_.init(c.head_dim, c.rope_theta, c.rope_scaling);
+    return m;
+  }
+
+  CausalLM(const CausalLM&) = delete;
+  CausalLM& operator=(const CausalLM&) = delete;
+
+  const ModelConfig& config() const override { return cfg_; }
+  std::string name() const override { return name_; }
+
+  std::size_t weight_bytes() const override {
+    std::size_t b = norm_.bytes() + head_.weights().bytes() + std::size_t(cfg_.hidden_size) * sizeof(W);
+    for (const auto& blk : blocks_) b += blk.bytes();
+    return b;
+  }
+
+  void forward(std::span<const std::int32_t> tokens, KVCache& cache, DecoderWorkspace& ws, ThreadPool& pool,
+               Logits which, float* logits) const override {
+    const auto& c = cfg_;
+    const std::int64_t T = std::int64_t(tokens.size()), p0 = cache.length(), H = c.hidden_size;
+    check(T > 0, "forward: no tokens");
+    check(p0 + T <= cache.capacity(), "context is full: ", p0, " + ", T, " tokens exceed the session's ",
+          cache.capacity(), " positions");
+    for (auto id : tokens)
+      check(id >= 0 && id < c.vocab_size, "token id ", id, " is out of range [0, ", c.vocab_size, ")");
+    ws.ensure(c, T);
+
+    for (std::int64_t t = 0; t < T; ++t) {  // inputs_embeds = self.embed_tokens(input_ids)
+      const W* row = embed_.row(tokens[std::size_t(t)]);
+      for (std::int64_t i = 0; i < H; ++i) ws.x[std::size_t(t * H + i)] = widen(row[i]);
+    }
+    rope_.tables(p0, T, ws.cos.data(), ws.sin.data());  // position_embeddings = self.rotary_emb(x, position_ids)
+    const BlockScratch s{ws.xn.data(), ws.tmp.data(), {ws.q.data(), ws.k.data(), ws.v.data(), ws.ctx.data()},
+                         {ws.gate.data(), ws.up.data()}};
+    for (std::size_t l = 0; l < blocks_.size(); ++l)
+      blocks_[l].forward(ws.x.data(), T, p0, rope_, ws.cos.data(), ws.sin.data(), cache.layer(std::int64_t(l)), s,
+                         pool);
+    cache.set_length(p0 + T);
+
+    // hidden_states = self.norm(hidden_states); logits = self.lm_head(hidden_states)
+    const std::int64_t first = which == Logits::All ? 0 : T - 1, n = T - first;
+    norm_.forward(ws.x.data() + first * H, n, ws.xn.data());
+    head_.forward(ws.xn.data(), n, logits, pool);
+  }
+
+ private:
+  CausalLM() = default;
+
+  io::Checkpoint ck_;  // keeps the mapped weights alive
+  ModelConfig cfg_;
+  std::string name_;
+  WeightTensor<W> embed_;
+  std::vector<block_layer> blocks_;
+  RMSNorm norm_;
+  Linear<W> head_;
+  pos_encoding rope_;
+};
+
+}  // namespace strata

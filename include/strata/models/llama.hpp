@@ -1,0 +1,54 @@
+// The Llama family as compositions of layer templates, and the mapping from a
+// Hugging Face config.json to one of them.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "strata/io/hf_config.hpp"
+#include "strata/io/safetensors.hpp"
+#include "strata/layers/attention.hpp"
+#include "strata/layers/decoder_block.hpp"
+#include "strata/layers/ffn.hpp"
+#include "strata/layers/rmsnorm.hpp"
+#include "strata/layers/rope.hpp"
+#include "strata/models/causal_lm.hpp"
+
+namespace strata {
+
+using LlamaBlock = DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, Causal>, GatedFFN<SiLU>>;
+using LlamaBiasBlock = DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, Causal, QKVOBias>, GatedFFN<SiLU>>;
+using MistralBlock = DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, SlidingWindow>, GatedFFN<SiLU>>;
+using Qwen2Block = DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, Causal, QKVBias>, GatedFFN<SiLU>>;
+
+template <class W = float>
+using Llama = CausalLM<LlamaBlock, W>;
+template <class W = float>
+using Mistral = CausalLM<MistralBlock, W>;
+template <class W = float>
+using Qwen2 = CausalLM<Qwen2Block, W>;
+
+enum class WeightType { F32, BF16 };
+
+// Picks the composition for a config (a finite set compiled in) and loads it.
+template <class W>
+std::shared_ptr<const LanguageModel> load_llama_family(const io::Checkpoint& ck, const ModelConfig& c,
+                                                        const LoadOptions& opt) {
+  if (c.model_type == "qwen2") return CausalLM<Qwen2Block, W>::load(ck, c, "qwen2", opt);
+  if (c.model_type == "mistral" && c.sliding_window > 0)
+    return CausalLM<MistralBlock, W>::load(ck, c, "mistral", opt);
+  if (c.qkv_bias) return CausalLM<LlamaBiasBlock, W>::load(ck, c, "llama+bias", opt);
+  return CausalLM<LlamaBlock, W>::load(ck, c, c.model_type == "mistral" ? "mistral" : "llama", opt);
+}
+
+inline std::shared_ptr<const LanguageModel> load_causal_lm(const std::filesystem::path& dir,
+                                                            WeightType wt = WeightType::F32,
+                                                            const LoadOptions& opt = {}) {
+  check(std::filesystem::is_directory(dir), dir.string(), ": not a directory");
+  const ModelConfig c = load_model_config(dir);
+  const io::Checkpoint ck = io::Checkpoint::open(dir);
+  return wt == WeightType::BF16 ? load_llama_family<bf16>(ck, c, opt) : load_llama_family<float>(ck, c, opt);
+}
+
+}  // namespace strata
