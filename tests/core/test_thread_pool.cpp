@@ -12,7 +12,7 @@ TEST_CASE("parallel_for visits every index exactly once", "[core][threads]") {
     REQUIRE(pool.size() == threads);
     for (std::int64_t n : {0, 1, 5, 17, 1000, 4099}) {
       for (std::int64_t grain : {1, 4, 64}) {
-        std::vector<std::atomic<int>> hits(std::size_t(n));
+        std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
         pool.parallel_for(
             n,
             [&](std::int64_t b, std::int64_t e) {

@@ -65,7 +65,7 @@ TEST_CASE("bf16 rounding is round-to-nearest-even", "[kernels][dtype]") {
 TEST_CASE("rmsnorm matches the reference", "[kernels]") {
   for (int n : {1, 64, 200, 1031}) {
     auto x = random_vec(std::size_t(n), 6, 3.0f), w = random_vec(std::size_t(n), 7);
-    std::vector<float> y(std::size_t(n)), ref(std::size_t(n));
+    std::vector<float> y(static_cast<std::size_t>(n)), ref(static_cast<std::size_t>(n));
     strata::kernels::rmsnorm(x.data(), w.data(), n, 1e-6f, y.data());
     strata::kernels::rmsnorm_ref(x.data(), w.data(), n, 1e-6, ref.data());
     CHECK(max_abs_diff(y, ref) < 1e-5f);
@@ -95,9 +95,22 @@ TEST_CASE("attend_one matches the reference", "[kernels]") {
   for (int n : {1, 5, 300}) {
     const int hd = 24;
     auto q = random_vec(hd, 10), K = random_vec(std::size_t(n * hd), 11), V = random_vec(std::size_t(n * hd), 12);
-    std::vector<float> scores(std::size_t(n)), out(hd), ref(hd);
+    std::vector<float> scores(static_cast<std::size_t>(n)), out(hd), ref(hd);
     strata::kernels::attend_one(q.data(), K.data(), V.data(), n, hd, 0.2f, scores.data(), out.data());
     strata::kernels::attend_one_ref(q.data(), K.data(), V.data(), n, hd, 0.2f, ref.data());
     CHECK(max_abs_diff(out, ref) < 1e-5f);
   }
+}
+
+TEST_CASE("f16 narrowing rounds to nearest even and round-trips", "[kernels][dtype]") {
+  // Every finite f16 value survives f16 → f32 → f16 exactly.
+  for (std::uint32_t h = 0; h < 0x10000u; ++h) {
+    if ((h & 0x7c00u) == 0x7c00u) continue;  // inf / NaN
+    REQUIRE(strata::f32_to_f16(strata::f16_to_f32(std::uint16_t(h))) == h);
+  }
+  CHECK(strata::f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00);  // tie → even (down)
+  CHECK(strata::f32_to_f16(1.0f + 3.0f / 2048) == 0x3c02);  // tie → even (up)
+  CHECK(strata::f32_to_f16(65520.0f) == 0x7c00);            // overflow → inf
+  CHECK(strata::f32_to_f16(-1e-9f) == 0x8000);              // underflow keeps the sign
+  CHECK(strata::f32_to_f16(NAN) == 0x7e00);
 }

@@ -2,6 +2,7 @@
 // formats to float32.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -81,6 +82,20 @@ inline float f16_to_f32(std::uint16_t h) {
     mant <<= 1;
   } while ((mant & 0x400u) == 0);
   return bits_to_f32(sign | (std::uint32_t(112 - e) << 23) | ((mant & 0x3ffu) << 13));
+}
+
+// binary32 to binary16, round to nearest even; overflow gives ±inf.
+inline std::uint16_t f32_to_f16(float f) {
+  const std::uint32_t x = f32_to_bits(f);
+  const std::uint16_t sign = std::uint16_t((x >> 16) & 0x8000u);
+  const std::uint32_t a = x & 0x7fffffffu;
+  if (a >= 0x7f800000u) return std::uint16_t(sign | (a > 0x7f800000u ? 0x7e00u : 0x7c00u));
+  if (a >= 0x477ff000u) return std::uint16_t(sign | 0x7c00u);  // rounds past 65504
+  if (a < 0x38800000u) {  // below 2^-14: f16 subnormal, units of 2^-24
+    return std::uint16_t(sign | std::uint16_t(std::nearbyint(std::fabs(f) * 16777216.0f)));
+  }
+  const std::uint32_t r = (a - (112u << 23)) + 0xfffu + ((a >> 13) & 1u);
+  return std::uint16_t(sign | (r >> 13));
 }
 
 }  // namespace strata

@@ -1,6 +1,6 @@
 // A persistent thread pool for data-parallel loops. The calling thread takes
-// part as worker 0, so a pool of size 1 runs everything inline. Workers spin
-// briefly between jobs (decode issues ~100 short jobs per token, so waking a
+// part, so a pool of size 1 runs everything inline. Workers spin briefly
+// between jobs (decode issues ~100 short jobs per token, so waking a
 // sleeping thread each time would cost more than the work), then sleep.
 //
 // A pool may be shared by several sessions in different threads: one job runs
@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -34,7 +35,7 @@ class ThreadPool {
     if (n_threads <= 0) n_threads = int(std::max(1u, std::thread::hardware_concurrency()));
     check(n_threads <= 1024, "thread count ", n_threads, " is out of range [1, 1024]");
     size_ = n_threads;
-    for (int i = 1; i < size_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    for (int i = 1; i < size_; ++i) workers_.emplace_back([this] { worker_loop(); });
   }
 
   ThreadPool(const ThreadPool&) = delete;
@@ -43,7 +44,8 @@ class ThreadPool {
   ~ThreadPool() {
     {
       std::lock_guard<std::mutex> lk(sleep_mu_);
-      stop_.store(true, std::memory_order_release);
+      stop_ = true;
+      job_.reset();
       generation_.fetch_add(1, std::memory_order_acq_rel);
     }
     sleep_cv_.notify_all();
@@ -52,9 +54,14 @@ class ThreadPool {
 
   int size() const { return size_; }
 
-  // Calls fn(begin, end) on disjoint contiguous ranges covering [0, n), one
-  // range per thread (ranges are multiples of `grain` except the last), and
-  // returns when all are done. fn must not throw.
+  // Calls fn(begin, end) on disjoint contiguous ranges covering [0, n), at
+  // most one range per thread (ranges are multiples of `grain` except the
+  // last), and returns when all are done. fn must not throw.
+  //
+  // Ranges are claimed, not assigned: a worker the OS has not scheduled yet
+  // (other processes on the machine) leaves its range to the threads that
+  // are running, so an oversubscribed machine degrades to fewer threads
+  // instead of waiting on a descheduled one.
   template <class F>
   void parallel_for(std::int64_t n, F&& fn, std::int64_t grain = 1) {
     if (n <= 0) return;
@@ -66,27 +73,45 @@ class ThreadPool {
       fn(std::int64_t(0), n);
       return;
     }
-    Job job{&fn, &invoke<std::remove_reference_t<F>>, n, grain, chunks, parts};
-    job_.store(&job, std::memory_order_release);
-    // Every worker acknowledges every job (idle ones at once), so none can be
-    // left holding a pointer to this stack frame's job after we return.
-    pending_.store(size_ - 1, std::memory_order_release);
+    // The job is shared with workers by reference count: one that wakes late
+    // may still look at it after we return, but finds no range left to run.
+    auto job = std::make_shared<Job>();
+    job->fn = &fn;
+    job->call = &invoke<std::remove_reference_t<F>>;
+    job->n = n;
+    job->grain = grain;
+    job->chunks = chunks;
+    job->parts = parts;
     {
       std::lock_guard<std::mutex> lk(sleep_mu_);
+      job_ = job;
       generation_.fetch_add(1, std::memory_order_acq_rel);
     }
     sleep_cv_.notify_all();
-    run_part(job, 0);
-    while (pending_.load(std::memory_order_acquire) != 0) STRATA_CPU_RELAX();
-    job_.store(nullptr, std::memory_order_release);
+    job->work();
+    for (int spin = 0; job->done.load(std::memory_order_acquire) != parts; ++spin) {
+      if (spin < kSpinIterations) STRATA_CPU_RELAX();
+      else std::this_thread::yield();
+    }
   }
 
  private:
   struct Job {
-    void* fn;
-    void (*call)(void*, std::int64_t, std::int64_t);
-    std::int64_t n, grain, chunks;
-    int parts;
+    void* fn = nullptr;
+    void (*call)(void*, std::int64_t, std::int64_t) = nullptr;
+    std::int64_t n = 0, grain = 1, chunks = 0;
+    int parts = 0;
+    std::atomic<int> next{0}, done{0};
+
+    // Claims and runs ranges until none are left.
+    void work() {
+      for (int part; (part = next.fetch_add(1, std::memory_order_relaxed)) < parts;) {
+        const std::int64_t c0 = chunks * part / parts, c1 = chunks * (part + 1) / parts;
+        const std::int64_t b = c0 * grain, e = std::min(n, c1 * grain);
+        if (b < e) call(fn, b, e);
+        done.fetch_add(1, std::memory_order_acq_rel);
+      }
+    }
   };
 
   template <class F>
@@ -94,16 +119,7 @@ class ThreadPool {
     (*static_cast<F*>(f))(b, e);
   }
 
-  static void run_part(const Job& job, int part) {
-    if (part >= job.parts) return;
-    const std::int64_t c0 = job.chunks * part / job.parts;
-    const std::int64_t c1 = job.chunks * (part + 1) / job.parts;
-    const std::int64_t b = c0 * job.grain;
-    const std::int64_t e = std::min(job.n, c1 * job.grain);
-    if (b < e) job.call(job.fn, b, e);
-  }
-
-  void worker_loop(int index) {
+  void worker_loop() {
     std::uint64_t seen = 0;
     for (;;) {
       // Spin for a while, then sleep until the generation changes.
@@ -112,17 +128,15 @@ class ThreadPool {
         STRATA_CPU_RELAX();
         g = generation_.load(std::memory_order_acquire);
       }
-      if (g == seen) {
+      std::shared_ptr<Job> job;
+      {
         std::unique_lock<std::mutex> lk(sleep_mu_);
         sleep_cv_.wait(lk, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-        g = generation_.load(std::memory_order_acquire);
+        seen = generation_.load(std::memory_order_acquire);
+        if (stop_) return;
+        job = job_;
       }
-      seen = g;
-      if (stop_.load(std::memory_order_acquire)) return;
-      if (const Job* job = job_.load(std::memory_order_acquire)) {
-        run_part(*job, index);
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
-      }
+      if (job) job->work();
     }
   }
 
@@ -134,9 +148,8 @@ class ThreadPool {
   std::mutex sleep_mu_;
   std::condition_variable sleep_cv_;
   std::atomic<std::uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
-  std::atomic<bool> stop_{false};
-  std::atomic<const Job*> job_{nullptr};
+  bool stop_ = false;             // guarded by sleep_mu_
+  std::shared_ptr<Job> job_;      // guarded by sleep_mu_: the latest job
 };
 
 }  // namespace strata

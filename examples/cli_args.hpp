@@ -1,0 +1,72 @@
+// Strict command-line parsing shared by the example programs: every value is
+// checked in full and against its range; any fault is a strata::Error whose
+// message names the flag.
+#pragma once
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "strata/core/error.hpp"
+
+namespace strata::cli {
+
+class Args {
+ public:
+  Args(int argc, char** argv) : args_(argv + 1, argv + argc) {}
+
+  bool done() const { return i_ >= args_.size(); }
+  std::string_view next_flag() { return args_[i_++]; }
+
+  std::string value(std::string_view flag) {
+    check(i_ < args_.size(), "missing value after ", flag);
+    return args_[i_++];
+  }
+
+  std::int64_t integer(std::string_view flag, std::int64_t lo, std::int64_t hi) {
+    const std::string v = value(flag);
+    return parse_int(v, flag, lo, hi);
+  }
+
+  double number(std::string_view flag, double lo, double hi) {
+    const std::string v = value(flag);
+    double x = 0;
+    const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+    check(ec == std::errc() && p == v.data() + v.size() && std::isfinite(x), flag, ": '", v, "' is not a number");
+    check(x >= lo && x <= hi, flag, ": ", v, " is out of range [", lo, ", ", hi, "]");
+    return x;
+  }
+
+  static std::int64_t parse_int(std::string_view v, std::string_view flag, std::int64_t lo, std::int64_t hi) {
+    std::int64_t x = 0;
+    const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+    check(ec != std::errc::result_out_of_range, flag, ": '", v, "' is out of range [", lo, ", ", hi, "]");
+    check(ec == std::errc() && p == v.data() + v.size() && !v.empty(), flag, ": '", v, "' is not an integer");
+    check(x >= lo && x <= hi, flag, ": ", x, " is out of range [", lo, ", ", hi, "]");
+    return x;
+  }
+
+  // "1,2,3" → {1, 2, 3}
+  static std::vector<std::int32_t> parse_id_list(std::string_view v, std::string_view flag) {
+    std::vector<std::int32_t> ids;
+    check(!v.empty(), flag, ": empty list");
+    std::size_t start = 0;
+    while (start <= v.size()) {
+      const std::size_t comma = v.find(',', start);
+      const std::string_view item = v.substr(start, comma == std::string_view::npos ? v.npos : comma - start);
+      ids.push_back(std::int32_t(parse_int(item, flag, 0, INT32_MAX)));
+      if (comma == std::string_view::npos) break;
+      start = comma + 1;
+    }
+    return ids;
+  }
+
+ private:
+  std::vector<std::string> args_;
+  std::size_t i_ = 0;
+};
+
+}  // namespace strata::cli

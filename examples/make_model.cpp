@@ -1,0 +1,156 @@
+// make_model: writes a random-weight Llama-family checkpoint in the Hugging
+// Face layout (config.json + model.safetensors), any shape, so benchmarks and
+// tests need no download.
+//
+//   make_model --out DIR [--hidden 768] [--layers 12] [--heads 12] [--kv-heads H]
+//              [--ffn 2048] [--vocab 32000] [--max-pos 2048] [--dtype f32|bf16|f16]
+//              [--model-type llama|mistral|qwen2] [--tied] [--seed S]
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+#include <strata/io/safetensors_writer.hpp>
+
+#include "cli_args.hpp"
+
+namespace {
+
+const char* kUsage = R"(usage: make_model --out DIR [options]
+Writes DIR/config.json and DIR/model.safetensors: a Llama-family model with random
+weights (normal, std 0.02; norm weights 1), in the Hugging Face layout.
+  --out DIR           output folder (created)
+  --hidden N          hidden size (default 768)
+  --layers N          decoder layers (default 12)
+  --heads N           attention heads (default 12)
+  --kv-heads N        key/value heads (default: --heads)
+  --ffn N             intermediate size (default 2048)
+  --vocab N           vocabulary size (default 32000)
+  --max-pos N         max_position_embeddings (default 2048)
+  --dtype T           f32 (default), bf16 or f16
+  --model-type T      llama (default), mistral (adds sliding_window = max-pos), qwen2 (q/k/v bias)
+  --tied              tie the LM head to the embedding (stores no lm_head.weight)
+  --seed S            random seed (default 1)
+)";
+
+struct Shape {
+  std::int64_t hidden = 768, layers = 12, heads = 12, kv_heads = 0, ffn = 2048, vocab = 32000, max_pos = 2048;
+};
+
+void fill_random(std::byte* dst, std::size_t nbytes, strata::DType dt, std::uint64_t seed, float std_dev,
+                 float constant = 0.0f, bool use_constant = false) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd(0.0f, std_dev);
+  const std::size_t n = nbytes / strata::dtype_size(dt);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float x = use_constant ? constant : nd(rng);
+    if (dt == strata::DType::F32) {
+      std::memcpy(dst + 4 * i, &x, 4);
+    } else {
+      const std::uint16_t h = dt == strata::DType::BF16 ? strata::f32_to_bf16(x) : strata::f32_to_f16(x);
+      std::memcpy(dst + 2 * i, &h, 2);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    strata::cli::Args a(argc, argv);
+    Shape s;
+    std::string out, model_type = "llama";
+    strata::DType dt = strata::DType::F32;
+    bool tied = false;
+    std::uint64_t seed = 1;
+    while (!a.done()) {
+      const auto f = a.next_flag();
+      if (f == "--help") {
+        std::cout << kUsage;
+        return 0;
+      } else if (f == "--out") out = a.value(f);
+      else if (f == "--hidden") s.hidden = a.integer(f, 2, 1 << 16);
+      else if (f == "--layers") s.layers = a.integer(f, 1, 1024);
+      else if (f == "--heads") s.heads = a.integer(f, 1, 1024);
+      else if (f == "--kv-heads") s.kv_heads = a.integer(f, 1, 1024);
+      else if (f == "--ffn") s.ffn = a.integer(f, 1, 1 << 20);
+      else if (f == "--vocab") s.vocab = a.integer(f, 3, 1 << 22);
+      else if (f == "--max-pos") s.max_pos = a.integer(f, 1, 1 << 24);
+      else if (f == "--seed") seed = std::uint64_t(a.integer(f, 0, INT64_MAX));
+      else if (f == "--tied") tied = true;
+      else if (f == "--model-type") {
+        model_type = a.value(f);
+        strata::check(model_type == "llama" || model_type == "mistral" || model_type == "qwen2",
+                      "--model-type: '", model_type, "' is not one of llama, mistral, qwen2");
+      } else if (f == "--dtype") {
+        const std::string d = a.value(f);
+        strata::check(d == "f32" || d == "bf16" || d == "f16", "--dtype: '", d, "' is not one of f32, bf16, f16");
+        dt = d == "f32" ? strata::DType::F32 : d == "bf16" ? strata::DType::BF16 : strata::DType::F16;
+      } else strata::fail("unknown option '", f, "' (see --help)");
+    }
+    strata::check(!out.empty(), "--out DIR is required");
+    if (s.kv_heads == 0) s.kv_heads = s.heads;
+    strata::check(s.hidden % s.heads == 0, "--hidden (", s.hidden, ") must be divisible by --heads (", s.heads, ")");
+    strata::check(s.heads % s.kv_heads == 0, "--heads must be a multiple of --kv-heads");
+    const std::int64_t hd = s.hidden / s.heads, kvd = s.kv_heads * hd;
+    strata::check(hd % 2 == 0, "head dim (hidden / heads = ", hd, ") must be even");
+
+    std::filesystem::create_directories(out);
+    nlohmann::ordered_json cfg = {
+        {"architectures", {model_type == "llama" ? "LlamaForCausalLM" : model_type == "mistral" ? "MistralForCausalLM" : "Qwen2ForCausalLM"}},
+        {"model_type", model_type}, {"hidden_size", s.hidden}, {"intermediate_size", s.ffn},
+        {"num_hidden_layers", s.layers}, {"num_attention_heads", s.heads}, {"num_key_value_heads", s.kv_heads},
+        {"vocab_size", s.vocab}, {"max_position_embeddings", s.max_pos}, {"rms_norm_eps", 1e-5},
+        {"rope_theta", 10000.0}, {"rope_scaling", nullptr}, {"hidden_act", "silu"}, {"tie_word_embeddings", tied},
+        {"bos_token_id", 1}, {"eos_token_id", 2},
+        {"torch_dtype", dt == strata::DType::F32 ? "float32" : dt == strata::DType::BF16 ? "bfloat16" : "float16"}};
+    if (model_type == "mistral") cfg["sliding_window"] = s.max_pos;
+    if (model_type == "qwen2") cfg["use_sliding_window"] = false;
+    std::ofstream(std::filesystem::path(out) / "config.json") << cfg.dump(2) << "\n";
+
+    std::vector<strata::io::TensorToWrite> ts;
+    std::uint64_t k = seed * 1000003;
+    auto mat = [&](std::string name, std::int64_t r, std::int64_t c) {
+      const std::uint64_t sd = k++;
+      ts.push_back({std::move(name), dt, {r, c}, [=](std::byte* p, std::size_t n) { fill_random(p, n, dt, sd, 0.02f); }});
+    };
+    auto vec = [&](std::string name, std::int64_t n, bool ones) {
+      const std::uint64_t sd = k++;
+      ts.push_back({std::move(name), dt, {n}, [=](std::byte* p, std::size_t nb) { fill_random(p, nb, dt, sd, 0.02f, 1.0f, ones); }});
+    };
+    mat("model.embed_tokens.weight", s.vocab, s.hidden);
+    for (std::int64_t l = 0; l < s.layers; ++l) {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      vec(p + "input_layernorm.weight", s.hidden, true);
+      mat(p + "self_attn.q_proj.weight", s.hidden, s.hidden);
+      mat(p + "self_attn.k_proj.weight", kvd, s.hidden);
+      mat(p + "self_attn.v_proj.weight", kvd, s.hidden);
+      if (model_type == "qwen2") {
+        vec(p + "self_attn.q_proj.bias", s.hidden, false);
+        vec(p + "self_attn.k_proj.bias", kvd, false);
+        vec(p + "self_attn.v_proj.bias", kvd, false);
+      }
+      mat(p + "self_attn.o_proj.weight", s.hidden, s.hidden);
+      vec(p + "post_attention_layernorm.weight", s.hidden, true);
+      mat(p + "mlp.gate_proj.weight", s.ffn, s.hidden);
+      mat(p + "mlp.up_proj.weight", s.ffn, s.hidden);
+      mat(p + "mlp.down_proj.weight", s.hidden, s.ffn);
+    }
+    vec("model.norm.weight", s.hidden, true);
+    if (!tied) mat("lm_head.weight", s.vocab, s.hidden);
+
+    std::size_t total = 0;
+    for (const auto& t : ts) total += t.nbytes();
+    const auto path = std::filesystem::path(out) / "model.safetensors";
+    strata::io::write_safetensors(path, ts, {{"format", "pt"}}, [&](std::size_t i, std::size_t n) {
+      std::cerr << "\rwriting " << path.string() << ": tensor " << i << "/" << n << std::flush;
+    });
+    std::cerr << "\nwrote " << total / 1e6 << " MB of weights to " << out << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "make_model: error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,23 @@
+// strata: header-only transformer inference on CPUs. One include for everything.
+#pragma once
+
+#include "strata/core/dtype.hpp"
+#include "strata/core/error.hpp"
+#include "strata/core/thread_pool.hpp"
+#include "strata/core/cpu_features.hpp"
+#include "strata/io/hf_config.hpp"
+#include "strata/io/safetensors.hpp"
+#include "strata/io/tokenizer.hpp"
+#include "strata/layers/attention.hpp"
+#include "strata/layers/decoder_block.hpp"
+#include "strata/layers/ffn.hpp"
+#include "strata/layers/linear.hpp"
+#include "strata/layers/rmsnorm.hpp"
+#include "strata/layers/rope.hpp"
+#include "strata/models/causal_lm.hpp"
+#include "strata/models/llama.hpp"
+#include "strata/runtime/generate.hpp"
+#include "strata/runtime/kv_cache.hpp"
+#include "strata/runtime/sampler.hpp"
+#include "strata/runtime/session.hpp"
+#include "strata/runtime/text_generator.hpp"
