@@ -1,0 +1,1276 @@
+// Hugging Face tokenizer.json for SentencePiece-style BPE tokenizers (Llama,
+// Mistral, TinyLlama, the llama2.c "stories" models): encode text to ids and
+// decode ids to text with the same results as the Rust `tokenizers` library.
+//
+// The pipeline mirrors `tokenizers::TokenizerImpl`:
+//   encode: added tokens split out of the raw text -> normalizer per segment
+//           -> normalized added tokens split out -> pre-tokenizer -> BPE model
+//           -> post-processor (TemplateProcessing) when add_special_tokens.
+//   decode: id -> piece (added tokens first) -> optional removal of special
+//           tokens -> decoder chain (Replace, ByteFallback, Fuse, Strip,
+//           Metaspace) -> concatenation.
+//
+// Supported components (everything else is rejected with a strata::Error that
+// names tokenizer.json and the field):
+//   normalizer     null, Sequence, Prepend, Replace (String pattern)
+//   pre_tokenizer  null, Sequence, Metaspace (prepend_scheme always/first/never, split)
+//   model          BPE (vocab, merges as "a b" strings or [a, b] pairs, unk_token,
+//                  fuse_unk, byte_fallback, ignore_merges; dropout null/0,
+//                  continuing_subword_prefix and end_of_word_suffix null/"")
+//   post_processor null, TemplateProcessing (the `single` template)
+//   decoder        null, Sequence, Replace (String pattern), ByteFallback, Fuse,
+//                  Strip, Metaspace
+//   added_tokens   lstrip, rstrip, normalized, special (single_word=true is rejected)
+//   truncation     null; padding null or BatchLongest (no effect on one sequence)
+//
+// Deliberate differences from HF:
+//   - decode() of an id that is in neither the vocab nor the added tokens throws
+//     (HF silently drops it);
+//   - a tokenizer.json whose added token disagrees with the vocab about an id, or
+//     whose vocab gives one id to two pieces, is rejected (HF warns or picks one);
+//   - a Metaspace with the legacy add_prefix_space=false and no prepend_scheme
+//     means prepend_scheme "never", as in HF before 0.19 (newer HF rejects it);
+//   - encode() accepts bytes that are not valid UTF-8 (HF's API cannot receive
+//     them): each byte that does not start a well-formed UTF-8 sequence is its own
+//     character, so it becomes a <0xXX> byte token with byte_fallback, or unk.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <queue>
+#include <span>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "strata/core/error.hpp"
+
+namespace strata {
+
+namespace tokenizer_detail {
+
+using json = nlohmann::json;
+
+// Largest id accepted in a tokenizer.json: far above any published vocabulary,
+// small enough that a table indexed by id stays affordable.
+inline constexpr std::int64_t max_token_id = (std::int64_t{1} << 24) - 1;
+
+// ---- UTF-8 ------------------------------------------------------------------
+
+// Length of the character starting at s[i]: a well-formed UTF-8 sequence
+// (no overlongs, surrogates or values above U+10FFFF) or, for any other byte,
+// 1 (that byte alone is a character; see the note at the top of the file).
+inline std::size_t char_len(std::string_view s, std::size_t i) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  if (b0 < 0x80) return 1;
+  std::size_t n = 0;
+  char32_t min = 0;
+  if ((b0 & 0xE0) == 0xC0) {
+    n = 2, min = 0x80;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    n = 3, min = 0x800;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    n = 4, min = 0x10000;
+  } else {
+    return 1;
+  }
+  if (i + n > s.size()) return 1;
+  char32_t cp = b0 & (0x7F >> n);
+  for (std::size_t k = 1; k < n; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if ((b & 0xC0) != 0x80) return 1;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 1;
+  return n;
+}
+
+// The code point of the character at s[i] (char_len bytes), or U+FFFD for a
+// lone byte that is not valid UTF-8.
+inline char32_t code_point(std::string_view s, std::size_t i, std::size_t len) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  if (len == 1) return b0 < 0x80 ? char32_t(b0) : char32_t(0xFFFD);
+  char32_t cp = b0 & (0x7F >> len);
+  for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  return cp;
+}
+
+// Splits valid-or-not UTF-8 into characters (string_views into s).
+inline std::vector<std::string_view> split_chars(std::string_view s) {
+  std::vector<std::string_view> out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = char_len(s, i);
+    out.push_back(s.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
+// Unicode White_Space, which is what Rust's regex `\s` (used by HF for
+// lstrip/rstrip of added tokens) matches.
+inline bool is_white_space(char32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// Replaces every non-overlapping occurrence of `pattern` (non-empty), scanning
+// left to right, as HF's Replace with a String pattern does. Byte-wise search is
+// character-exact: a UTF-8 pattern can only match at a character boundary.
+inline std::string replace_all(std::string_view s, std::string_view pattern, std::string_view content) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t pos = 0;
+  for (std::size_t hit; (hit = s.find(pattern, pos)) != std::string_view::npos; pos = hit + pattern.size()) {
+    out.append(s.substr(pos, hit - pos));
+    out.append(content);
+  }
+  out.append(s.substr(pos));
+  return out;
+}
+
+inline std::string shown(std::string_view s) {
+  constexpr std::size_t max_shown = 60;
+  std::string out = "'";
+  out.append(s.substr(0, max_shown));
+  if (s.size() > max_shown) out.append("...");
+  out.append("'");
+  return out;
+}
+
+// ---- JSON access with errors that name the file and the field -----------------
+
+// A JSON value plus its dotted path ("model.merges[3]") for error messages.
+class Field {
+ public:
+  Field(const json& v, std::string path, const std::string& source) : v_(&v), path_(std::move(path)), src_(&source) {}
+
+  const json& value() const { return *v_; }
+  const std::string& path() const { return path_; }
+  const std::string& source() const { return *src_; }
+
+  template <class... Args>
+  [[noreturn]] void fail(Args&&... args) const {
+    strata::fail(*src_, ": ", path_.empty() ? "top level" : path_, ": ", std::forward<Args>(args)...);
+  }
+
+  // Present and not null.
+  bool has(const char* key) const { return v_->is_object() && v_->contains(key) && !v_->at(key).is_null(); }
+
+  Field at(const char* key) const {
+    require_object();
+    if (!has(key)) Field(*v_, child_path(key), *src_).fail("required field is missing");
+    return Field(v_->at(key), child_path(key), *src_);
+  }
+  std::optional<Field> get(const char* key) const {
+    require_object();
+    if (!has(key)) return std::nullopt;
+    return Field(v_->at(key), child_path(key), *src_);
+  }
+  Field item(std::size_t i) const { return Field((*v_)[i], path_ + "[" + std::to_string(i) + "]", *src_); }
+
+  void require_object() const {
+    if (!v_->is_object()) fail("expected a JSON object, got ", kind());
+  }
+  std::size_t array_size() const {
+    if (!v_->is_array()) fail("expected a JSON array, got ", kind());
+    return v_->size();
+  }
+  std::string str() const {
+    if (!v_->is_string()) fail("expected a string, got ", kind());
+    return v_->get<std::string>();
+  }
+  bool boolean() const {
+    if (!v_->is_boolean()) fail("expected true or false, got ", kind());
+    return v_->get<bool>();
+  }
+  std::int64_t integer(std::int64_t lo, std::int64_t hi) const {
+    if (!v_->is_number_integer()) fail("expected an integer, got ", kind());
+    if (v_->is_number_unsigned() && v_->get<std::uint64_t>() > std::uint64_t(hi)) {
+      fail("value ", v_->get<std::uint64_t>(), " is out of range [", lo, ", ", hi, "]");
+    }
+    const auto x = v_->get<std::int64_t>();
+    if (x < lo || x > hi) fail("value ", x, " is out of range [", lo, ", ", hi, "]");
+    return x;
+  }
+  // A string holding exactly one character (Rust `char` fields).
+  std::string one_char() const {
+    std::string s = str();
+    if (s.empty() || char_len(s, 0) != s.size()) fail("expected a single character, got ", shown(s));
+    return s;
+  }
+  bool boolean_or(const char* key, bool dflt) const {
+    auto f = get(key);
+    return f ? f->boolean() : dflt;
+  }
+  std::string type_tag() const { return at("type").str(); }
+
+ private:
+  std::string child_path(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
+  std::string kind() const {
+    std::string k = v_->type_name();
+    return k == "number" ? v_->dump() : k;
+  }
+
+  const json* v_;
+  std::string path_;
+  const std::string* src_;
+};
+
+// ---- normalizer -----------------------------------------------------------------
+
+// HF normalizers::Prepend: prepends its text to a non-empty string.
+struct PrependNorm {
+  std::string prepend;
+};
+// HF normalizers::Replace with a String pattern: replaces every occurrence.
+struct ReplaceNorm {
+  std::string pattern, content;
+};
+using NormStep = std::variant<PrependNorm, ReplaceNorm>;
+
+class Normalizer {
+ public:
+  void parse(const Field& f) {
+    const std::string type = f.type_tag();
+    if (type == "Sequence") {
+      const Field list = f.at("normalizers");
+      for (std::size_t i = 0, n = list.array_size(); i < n; ++i) parse(list.item(i));
+    } else if (type == "Prepend") {
+      steps_.push_back(PrependNorm{f.at("prepend").str()});
+    } else if (type == "Replace") {
+      auto [pattern, content] = parse_replace(f);
+      steps_.push_back(ReplaceNorm{std::move(pattern), std::move(content)});
+    } else {
+      f.fail("unsupported normalizer ", shown(type), " (supported: Sequence, Prepend, Replace)");
+    }
+  }
+
+  std::string apply(std::string s) const {
+    for (const NormStep& step : steps_) {
+      if (const auto* p = std::get_if<PrependNorm>(&step)) {
+        if (!s.empty()) s.insert(0, p->prepend);
+      } else {
+        const auto& r = std::get<ReplaceNorm>(step);
+        s = replace_all(s, r.pattern, r.content);
+      }
+    }
+    return s;
+  }
+
+  // Shared with the Replace decoder: {"pattern": {"String": "x"}, "content": "y"}.
+  static std::pair<std::string, std::string> parse_replace(const Field& f) {
+    const Field pattern = f.at("pattern");
+    pattern.require_object();
+    if (!pattern.has("String")) {
+      const std::string kind = pattern.value().empty() ? "empty" : pattern.value().begin().key();
+      pattern.fail("unsupported Replace pattern ", shown(kind), " (only String patterns are supported)");
+    }
+    std::string s = pattern.at("String").str();
+    if (s.empty()) pattern.at("String").fail("Replace pattern must not be empty");
+    return {std::move(s), f.at("content").str()};
+  }
+
+ private:
+  std::vector<NormStep> steps_;
+};
+
+// ---- added tokens -----------------------------------------------------------------
+
+struct AddedToken {
+  std::string content;
+  std::int32_t id = 0;
+  bool special = false, lstrip = false, rstrip = false, normalized = true;
+};
+
+// A piece of the input on its way through the pipeline: either text still to be
+// tokenized or an added token already recognised.
+struct Segment {
+  std::string text;
+  std::optional<std::int32_t> id;
+  bool at_text_start = false;  // starts at byte 0 of the original input (Metaspace "first")
+};
+
+// Finds added tokens in text the way HF's AddedVocabulary::find_matches does with
+// its Aho-Corasick automaton in LeftmostLongest mode: scanning left to right, at
+// the first position where some pattern matches take the longest one, then go on
+// after its end. lstrip/rstrip widen the match over Unicode whitespace.
+class AddedTokenMatcher {
+ public:
+  void add(std::string pattern, std::size_t token_index) {
+    std::int32_t node = 0;
+    for (const char c : pattern) {
+      const std::uint64_t key = edge_key(node, c);
+      auto it = edges_.find(key);
+      if (it == edges_.end()) {
+        it = edges_.emplace(key, std::int32_t(terminal_.size())).first;
+        terminal_.push_back(-1);
+      }
+      node = it->second;
+    }
+    terminal_[std::size_t(node)] = std::int64_t(token_index);
+  }
+
+  bool empty() const { return edges_.empty(); }
+
+  // Splits `text` into gaps and added-token segments. `text_start` tells whether
+  // text begins the original input.
+  std::vector<Segment> split(std::string_view text, const std::vector<AddedToken>& tokens, bool text_start) const {
+    std::vector<Segment> out;
+    if (empty()) {
+      if (!text.empty()) out.push_back({std::string(text), {}, text_start});
+      return out;
+    }
+    std::size_t start_offset = 0;
+    for (std::size_t search = 0; search < text.size();) {
+      const auto m = find_leftmost_longest(text, search);
+      if (!m) break;
+      const auto [mstart, mend, index] = *m;
+      const AddedToken& tok = tokens[index];
+      std::size_t start = mstart, stop = mend;
+      // lstrip: HF takes the trailing whitespace run before the match, but never
+      // reaches back before the end of the previous match.
+      if (tok.lstrip) start = std::max(whitespace_run_end_start(text, start_offset, start), start_offset);
+      if (tok.rstrip) stop += leading_whitespace(text.substr(stop));
+      if (start_offset < start) out.push_back(gap(text, start_offset, start, text_start));
+      out.push_back({std::string(), tok.id, false});
+      start_offset = stop;
+      search = mend;  // the automaton resumes after the raw match, as HF's find_iter does
+    }
+    if (start_offset < text.size()) out.push_back(gap(text, start_offset, text.size(), text_start));
+    return out;
+  }
+
+ private:
+  struct Match {
+    std::size_t start, end, index;
+  };
+
+  static Segment gap(std::string_view text, std::size_t begin, std::size_t end, bool text_start) {
+    return {std::string(text.substr(begin, end - begin)), std::nullopt, text_start && begin == 0};
+  }
+
+  static std::uint64_t edge_key(std::int32_t node, char c) {
+    return (std::uint64_t(std::uint32_t(node)) << 8) | static_cast<unsigned char>(c);
+  }
+
+  std::optional<Match> longest_at(std::string_view text, std::size_t pos) const {
+    std::optional<Match> best;
+    std::int32_t node = 0;
+    for (std::size_t i = pos; i < text.size(); ++i) {
+      const auto it = edges_.find(edge_key(node, text[i]));
+      if (it == edges_.end()) break;
+      node = it->second;
+      if (terminal_[std::size_t(node)] >= 0) best = Match{pos, i + 1, std::size_t(terminal_[std::size_t(node)])};
+    }
+    return best;
+  }
+
+  std::optional<Match> find_leftmost_longest(std::string_view text, std::size_t from) const {
+    for (std::size_t pos = from; pos < text.size(); ++pos) {
+      if (auto m = longest_at(text, pos)) return m;
+    }
+    return std::nullopt;
+  }
+
+  // Start of the whitespace run that ends at `end`, scanning from `from` (a
+  // character boundary) forward.
+  static std::size_t whitespace_run_end_start(std::string_view text, std::size_t from, std::size_t end) {
+    std::size_t run = from;
+    for (std::size_t i = from; i < end;) {
+      const std::size_t n = char_len(text, i);
+      if (!is_white_space(code_point(text, i, n))) run = i + n;
+      i += n;
+    }
+    return run;
+  }
+
+  static std::size_t leading_whitespace(std::string_view text) {
+    std::size_t i = 0;
+    while (i < text.size()) {
+      const std::size_t n = char_len(text, i);
+      if (!is_white_space(code_point(text, i, n))) break;
+      i += n;
+    }
+    return i;
+  }
+
+  std::unordered_map<std::uint64_t, std::int32_t> edges_;  // (node, byte) -> node
+  std::vector<std::int64_t> terminal_{-1};                 // node -> token index or -1
+};
+
+// ---- pre-tokenizer ------------------------------------------------------------------
+
+enum class PrependScheme { Always, First, Never };
+
+// HF pre_tokenizers::Metaspace (also its decoder): spaces become `replacement`,
+// which is prepended per `scheme`, and with `split` each replacement starts a
+// new word (SplitDelimiterBehavior::MergedWithNext).
+struct Metaspace {
+  std::string replacement = "\u2581";
+  PrependScheme scheme = PrependScheme::Always;
+  bool split = true;
+
+  static Metaspace parse(const Field& f) {
+    Metaspace m;
+    m.replacement = f.at("replacement").one_char();
+    if (auto ps = f.get("prepend_scheme")) {
+      const std::string s = ps->str();
+      if (s == "always") {
+        m.scheme = PrependScheme::Always;
+      } else if (s == "first") {
+        m.scheme = PrependScheme::First;
+      } else if (s == "never") {
+        m.scheme = PrependScheme::Never;
+      } else {
+        ps->fail("unknown prepend_scheme ", shown(s), " (expected always, first or never)");
+      }
+    }
+    // Older files: add_prefix_space=false means "never" (HF rejects a contradiction).
+    if (!f.boolean_or("add_prefix_space", true)) {
+      if (f.has("prepend_scheme") && m.scheme != PrependScheme::Never) {
+        f.fail("add_prefix_space=false contradicts prepend_scheme");
+      }
+      m.scheme = PrependScheme::Never;
+    }
+    m.split = f.boolean_or("split", true);
+    return m;
+  }
+
+  void pre_tokenize(const Segment& seg, std::vector<Segment>& out) const {
+    std::string s = replace_all(seg.text, " ", replacement);
+    const bool prepend = scheme == PrependScheme::Always || (scheme == PrependScheme::First && seg.at_text_start);
+    if (prepend && !s.starts_with(replacement)) s.insert(0, replacement);
+    if (!split) {
+      out.push_back({std::move(s), {}, seg.at_text_start});
+      return;
+    }
+    std::size_t begin = 0;
+    for (std::size_t hit = s.find(replacement, 1); hit != std::string::npos; hit = s.find(replacement, hit + 1)) {
+      out.push_back({s.substr(begin, hit - begin), {}, seg.at_text_start && begin == 0});
+      begin = hit;
+    }
+    out.push_back({s.substr(begin), {}, seg.at_text_start && begin == 0});
+  }
+};
+
+class PreTokenizer {
+ public:
+  void parse(const Field& f) {
+    const std::string type = f.type_tag();
+    if (type == "Sequence") {
+      const Field list = f.at("pretokenizers");
+      for (std::size_t i = 0, n = list.array_size(); i < n; ++i) parse(list.item(i));
+    } else if (type == "Metaspace") {
+      steps_.push_back(Metaspace::parse(f));
+    } else {
+      f.fail("unsupported pre_tokenizer ", shown(type), " (supported: null, Sequence, Metaspace)");
+    }
+  }
+
+  // Splits a normalized segment into words; empty words are dropped, as
+  // HF's PreTokenizedString::split does.
+  std::vector<Segment> apply(Segment seg) const {
+    std::vector<Segment> words;
+    words.push_back(std::move(seg));
+    for (const Metaspace& step : steps_) {
+      std::vector<Segment> next;
+      for (const Segment& w : words) step.pre_tokenize(w, next);
+      std::erase_if(next, [](const Segment& w) { return w.text.empty(); });
+      words = std::move(next);
+    }
+    return words;
+  }
+
+ private:
+  std::vector<Metaspace> steps_;
+};
+
+// ---- BPE model ----------------------------------------------------------------------
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+using Vocab = std::unordered_map<std::string, std::int32_t, StringHash, std::equal_to<>>;
+
+// "<0xXX>" as HF's BPE builds it for byte_fallback: format!("<{b:#04X}>").
+inline std::string byte_piece(unsigned b) {
+  constexpr char hex[] = "0123456789ABCDEF";
+  return std::string("<0x") + hex[b >> 4] + hex[b & 15] + ">";
+}
+
+// HF models::bpe::BPE with dropout disabled (tokenize_with_cache -> merge_word).
+class BpeModel {
+ public:
+  void parse(const Field& f) {
+    const std::string type = f.type_tag();
+    if (type != "BPE") f.at("type").fail("unsupported model type ", shown(type), " (supported: BPE)");
+    parse_vocab(f.at("vocab"));
+    parse_merges(f.at("merges"));
+    parse_options(f);
+  }
+
+  const Vocab& vocab() const { return vocab_; }
+
+  std::optional<std::int32_t> find(std::string_view piece) const {
+    const auto it = vocab_.find(piece);
+    if (it == vocab_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  // The vocab piece with this id, if any.
+  const std::string* piece(std::int32_t id) const {
+    if (id < 0 || std::size_t(id) >= pieces_.size() || !pieces_[std::size_t(id)]) return nullptr;
+    return &*pieces_[std::size_t(id)];
+  }
+
+  // Appends the ids of one word (a pre-tokenized, normalized piece of text).
+  void encode_word(std::string_view word, std::vector<std::int32_t>& out) const {
+    if (word.empty()) return;
+    if (ignore_merges_) {  // HF: a word that is itself in the vocab is emitted whole
+      if (auto id = find(word)) {
+        out.push_back(*id);
+        return;
+      }
+    }
+    std::vector<Symbol> symbols = initial_symbols(word);
+    merge_all(symbols);
+    for (const Symbol& s : symbols) {
+      if (s.len != 0) out.push_back(s.id);
+    }
+  }
+
+ private:
+  struct Symbol {
+    std::int32_t id;
+    std::int32_t prev, next;  // neighbours in the linked list, -1 at the ends
+    std::size_t len;          // bytes of text covered; 0 once merged into its left neighbour
+  };
+  struct MergeRule {
+    std::uint32_t rank;
+    std::int32_t new_id;
+  };
+  struct QueuedMerge {
+    std::uint32_t rank;
+    std::int32_t pos;
+    std::int32_t new_id;
+  };
+  // Lowest rank first, then leftmost: the order of HF's Merge in its min-heap.
+  struct PopsLater {
+    bool operator()(const QueuedMerge& a, const QueuedMerge& b) const {
+      return a.rank != b.rank ? a.rank > b.rank : a.pos > b.pos;
+    }
+  };
+
+  static std::uint64_t pair_key(std::int32_t a, std::int32_t b) {
+    return (std::uint64_t(std::uint32_t(a)) << 32) | std::uint32_t(b);
+  }
+
+  std::optional<MergeRule> rule(std::int32_t a, std::int32_t b) const {
+    const auto it = merges_.find(pair_key(a, b));
+    if (it == merges_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  void parse_vocab(const Field& f) {
+    f.require_object();
+    for (const auto& [text, value] : f.value().items()) {
+      const Field entry(value, f.path() + "[" + shown(text) + "]", f.source());
+      const auto id = std::int32_t(entry.integer(0, max_token_id));
+      if (const std::string* other = piece(id)) entry.fail("id ", id, " is already used by ", shown(*other));
+      vocab_.emplace(text, id);
+      if (pieces_.size() <= std::size_t(id)) pieces_.resize(std::size_t(id) + 1);
+      pieces_[std::size_t(id)] = text;
+    }
+  }
+
+  // "a b" strings (lines starting with "#version" skipped, as HF does) or [a, b]
+  // pairs. The rank is the position; a repeated pair keeps its last rank, as
+  // HF's HashMap collect does.
+  void parse_merges(const Field& f) {
+    std::uint32_t rank = 0;
+    for (std::size_t i = 0, n = f.array_size(); i < n; ++i) {
+      const Field m = f.item(i);
+      std::string a, b;
+      if (m.value().is_string()) {
+        const std::string line = m.str();
+        if (line.starts_with("#version")) continue;
+        const std::size_t sp = line.find(' ');
+        if (sp == std::string::npos || line.find(' ', sp + 1) != std::string::npos) {
+          m.fail("expected two pieces separated by one space, got ", shown(line));
+        }
+        a = line.substr(0, sp), b = line.substr(sp + 1);
+      } else if (m.value().is_array()) {
+        if (m.array_size() != 2) m.fail("expected a pair of pieces, got ", m.array_size(), " elements");
+        a = m.item(0).str(), b = m.item(1).str();
+      } else {
+        m.fail("expected a string \"a b\" or a pair [a, b]");
+      }
+      add_merge(m, a, b, rank++);
+    }
+  }
+
+  void add_merge(const Field& m, const std::string& a, const std::string& b, std::uint32_t rank) {
+    const auto ia = find(a), ib = find(b), inew = find(a + b);
+    if (!ia) m.fail("piece ", shown(a), " is not in model.vocab");
+    if (!ib) m.fail("piece ", shown(b), " is not in model.vocab");
+    if (!inew) m.fail("merged piece ", shown(a + b), " is not in model.vocab");
+    merges_[pair_key(*ia, *ib)] = MergeRule{rank, *inew};
+  }
+
+  void parse_options(const Field& f) {
+    if (auto d = f.get("dropout")) {
+      if (!d->value().is_number() || d->value().get<double>() != 0.0) {
+        d->fail("BPE dropout is not supported (must be null)");
+      }
+    }
+    for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
+      if (auto v = f.get(key); v && !v->str().empty()) v->fail("not supported (must be null)");
+    }
+    if (auto unk = f.get("unk_token")) {
+      const std::string piece = unk->str();
+      unk_id_ = find(piece);
+      if (!unk_id_) unk->fail("unk_token ", shown(piece), " is not in model.vocab");
+    }
+    fuse_unk_ = f.boolean_or("fuse_unk", false);
+    byte_fallback_ = f.boolean_or("byte_fallback", false);
+    ignore_merges_ = f.boolean_or("ignore_merges", false);
+    byte_ids_.fill(-1);
+    for (unsigned b = 0; b < 256; ++b) {
+      if (auto id = find(byte_piece(b))) byte_ids_[b] = *id;
+    }
+  }
+
+  // HF BPE::merge_word, before merging: one symbol per character; a character
+  // not in the vocab becomes its <0xXX> byte tokens when byte_fallback is on and
+  // all of them exist, else unk (runs fused with fuse_unk), else is dropped.
+  // HF quirk kept on purpose: byte-fallback characters do not flush a pending
+  // unk, so "unk, bytes, unk" comes out as "bytes, unk" (one fused unk).
+  std::vector<Symbol> initial_symbols(std::string_view word) const {
+    std::vector<Symbol> symbols;
+    symbols.reserve(word.size());
+    auto add = [&](std::int32_t id, std::size_t len) {
+      const auto n = std::int32_t(symbols.size());
+      if (n > 0) symbols.back().next = n;
+      symbols.push_back(Symbol{id, n - 1, -1, len});
+    };
+    std::optional<std::pair<std::int32_t, std::size_t>> unk;  // pending (id, bytes)
+    for (std::string_view c : split_chars(word)) {
+      if (auto id = find(c)) {
+        if (unk) add(unk->first, unk->second), unk.reset();
+        add(*id, c.size());
+      } else if (byte_fallback_ && has_all_byte_pieces(c)) {
+        for (const char b : c) add(byte_ids_[static_cast<unsigned char>(b)], 1);
+      } else if (unk_id_) {
+        if (unk && fuse_unk_) {
+          unk->second += c.size();
+        } else {
+          if (unk) add(unk->first, unk->second);
+          unk = std::pair{*unk_id_, c.size()};
+        }
+      }
+    }
+    if (unk) add(unk->first, unk->second);
+    return symbols;
+  }
+
+  bool has_all_byte_pieces(std::string_view c) const {
+    return std::all_of(c.begin(), c.end(), [&](char b) { return byte_ids_[static_cast<unsigned char>(b)] >= 0; });
+  }
+
+  // HF Word::merge_all: a priority queue of candidate merges, lowest rank
+  // first and leftmost among equals; an entry whose pair has changed since it
+  // was queued is skipped. O(n log n) for a word of n symbols.
+  void merge_all(std::vector<Symbol>& sym) const {
+    std::priority_queue<QueuedMerge, std::vector<QueuedMerge>, PopsLater> queue;
+    auto push_if_rule = [&](std::int32_t pos) {
+      const std::int32_t next = sym[std::size_t(pos)].next;
+      if (next < 0) return;
+      if (auto r = rule(sym[std::size_t(pos)].id, sym[std::size_t(next)].id)) queue.push({r->rank, pos, r->new_id});
+    };
+    for (std::size_t i = 0; i + 1 < sym.size(); ++i) push_if_rule(std::int32_t(i));
+    while (!queue.empty()) {
+      const QueuedMerge top = queue.top();
+      queue.pop();
+      Symbol& left = sym[std::size_t(top.pos)];
+      if (left.len == 0 || left.next < 0) continue;
+      const Symbol right = sym[std::size_t(left.next)];
+      const auto current = rule(left.id, right.id);
+      if (!current || current->new_id != top.new_id) continue;  // stale entry
+      sym[std::size_t(left.next)].len = 0;
+      left.id = top.new_id;
+      left.len += right.len;
+      left.next = right.next;
+      if (right.next >= 0) sym[std::size_t(right.next)].prev = top.pos;
+      if (left.prev >= 0) push_if_rule(left.prev);
+      push_if_rule(top.pos);
+    }
+  }
+
+  Vocab vocab_;
+  std::vector<std::optional<std::string>> pieces_;       // id -> vocab piece
+  std::unordered_map<std::uint64_t, MergeRule> merges_;  // (left id, right id) -> rule
+  std::optional<std::int32_t> unk_id_;
+  bool fuse_unk_ = false, byte_fallback_ = false, ignore_merges_ = false;
+  std::array<std::int32_t, 256> byte_ids_{};  // id of "<0xXX>" or -1
+};
+
+// ---- post-processor -------------------------------------------------------------------
+
+// HF processors::TemplateProcessing, `single` template: special-token ids around
+// the sequence ($A).
+class PostProcessor {
+ public:
+  void parse(const Field& f, const std::function<bool(std::int32_t)>& id_exists) {
+    const std::string type = f.type_tag();
+    if (type != "TemplateProcessing") {
+      f.at("type").fail("unsupported post_processor ", shown(type), " (supported: null, TemplateProcessing)");
+    }
+    const Field specials = f.at("special_tokens");
+    specials.require_object();
+    const Field single = f.at("single");
+    bool has_sequence = false;
+    for (std::size_t i = 0, n = single.array_size(); i < n; ++i) {
+      const Field item = single.item(i);
+      if (auto seq = item.get("Sequence")) {
+        const std::string which = seq->at("id").str();
+        if (which != "A") seq->at("id").fail("the single template can only hold sequence 'A', got ", shown(which));
+        if (has_sequence) item.fail("sequence 'A' appears twice");
+        has_sequence = true;
+        items_.push_back(Item{true, {}});
+      } else if (auto tok = item.get("SpecialToken")) {
+        items_.push_back(Item{false, special_ids(specials, tok->at("id").str(), *tok, id_exists)});
+      } else {
+        item.fail("expected {\"SpecialToken\": ...} or {\"Sequence\": ...}");
+      }
+    }
+    if (!has_sequence) single.fail("the template has no sequence 'A'");
+  }
+
+  std::vector<std::int32_t> apply(std::vector<std::int32_t> ids) const {
+    if (items_.empty()) return ids;
+    std::vector<std::int32_t> out;
+    out.reserve(ids.size() + 8);
+    for (const Item& item : items_) {
+      const auto& part = item.is_sequence ? ids : item.special_ids;
+      out.insert(out.end(), part.begin(), part.end());
+    }
+    return out;
+  }
+
+ private:
+  static std::vector<std::int32_t> special_ids(const Field& specials, const std::string& name, const Field& use,
+                                               const std::function<bool(std::int32_t)>& id_exists) {
+    if (!specials.has(name.c_str())) {
+      use.fail("special token ", shown(name), " is not in post_processor.special_tokens");
+    }
+    const Field ids = specials.at(name.c_str()).at("ids");
+    std::vector<std::int32_t> out;
+    for (std::size_t i = 0, n = ids.array_size(); i < n; ++i) {
+      const auto id = std::int32_t(ids.item(i).integer(0, max_token_id));
+      if (!id_exists(id)) ids.item(i).fail("id ", id, " is not in the vocabulary");
+      out.push_back(id);
+    }
+    return out;
+  }
+
+  struct Item {
+    bool is_sequence;                       // the text's ids ($A)
+    std::vector<std::int32_t> special_ids;  // else these
+  };
+  std::vector<Item> items_;
+};
+
+// ---- decoder ------------------------------------------------------------------------
+
+struct ReplaceDec {
+  std::string pattern, content;
+};
+struct ByteFallbackDec {};
+struct FuseDec {};
+struct StripDec {
+  std::string content;  // one character
+  std::size_t start = 0, stop = 0;
+};
+using DecodeStep = std::variant<ReplaceDec, ByteFallbackDec, FuseDec, StripDec, Metaspace>;
+
+// HF ByteFallback's test for a byte token: exactly 6 bytes "<0x" HH ">", with
+// HH parsed by Rust's u8::from_str_radix(.., 16), which takes either case and
+// also a leading '+' ("<0x+A>" is byte 10).
+inline std::optional<unsigned char> parse_byte_piece(std::string_view t) {
+  if (t.size() != 6 || !t.starts_with("<0x") || t[5] != '>') return std::nullopt;
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  const int hi = t[3] == '+' ? 0 : hex(t[3]), lo = hex(t[4]);
+  if (hi < 0 || lo < 0) return std::nullopt;
+  return static_cast<unsigned char>(hi * 16 + lo);
+}
+
+inline bool valid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = char_len(s, i);
+    if (n == 1 && static_cast<unsigned char>(s[i]) >= 0x80) return false;
+    i += n;
+  }
+  return true;
+}
+
+class Decoder {
+ public:
+  void parse(const Field& f) {
+    present_ = true;
+    const std::string type = f.type_tag();
+    if (type == "Sequence") {
+      const Field list = f.at("decoders");
+      for (std::size_t i = 0, n = list.array_size(); i < n; ++i) parse(list.item(i));
+    } else if (type == "Replace") {
+      auto [pattern, content] = Normalizer::parse_replace(f);
+      steps_.push_back(ReplaceDec{std::move(pattern), std::move(content)});
+    } else if (type == "ByteFallback") {
+      steps_.push_back(ByteFallbackDec{});
+    } else if (type == "Fuse") {
+      steps_.push_back(FuseDec{});
+    } else if (type == "Strip") {
+      steps_.push_back(StripDec{f.at("content").one_char(), std::size_t(f.at("start").integer(0, 1 << 20)),
+                                std::size_t(f.at("stop").integer(0, 1 << 20))});
+    } else if (type == "Metaspace") {
+      steps_.push_back(Metaspace::parse(f));
+    } else {
+      f.fail("unsupported decoder ", shown(type),
+             " (supported: null, Sequence, Replace, ByteFallback, Fuse, Strip, Metaspace)");
+    }
+  }
+
+  // HF Decoder::decode: decode_chain through every step, then concatenate.
+  // Without a decoder HF joins the pieces with spaces.
+  std::string run(std::vector<std::string> tokens) const {
+    if (!present_) return join(tokens, " ");
+    for (const DecodeStep& step : steps_) {
+      tokens = std::visit([&](const auto& s) { return apply(s, std::move(tokens)); }, step);
+    }
+    return join(tokens, "");
+  }
+
+  bool has_byte_fallback() const {
+    return std::any_of(steps_.begin(), steps_.end(),
+                       [](const auto& s) { return std::holds_alternative<ByteFallbackDec>(s); });
+  }
+
+  // Whether the text of a token list can grow only at its end as tokens are
+  // appended, once the first characters are settled; StreamDecoder relies on
+  // it. Steps applied after Fuse see the whole text as one token, so a
+  // multi-character Replace, a Strip of the end or a ByteFallback there
+  // could rewrite text already produced.
+  std::optional<std::string> streaming_obstacle() const {
+    bool fused = false;
+    for (const DecodeStep& step : steps_) {
+      if (std::holds_alternative<FuseDec>(step)) fused = true;
+      if (!fused) continue;
+      if (const auto* r = std::get_if<ReplaceDec>(&step); r && char_len(r->pattern, 0) != r->pattern.size()) {
+        return "a multi-character Replace after Fuse";
+      }
+      if (const auto* s = std::get_if<StripDec>(&step); s && s->stop > 0) return "a Strip with stop > 0 after Fuse";
+      if (std::holds_alternative<ByteFallbackDec>(step)) return "a ByteFallback after Fuse";
+    }
+    return std::nullopt;
+  }
+
+ private:
+  static std::string join(const std::vector<std::string>& tokens, std::string_view sep) {
+    std::string out;
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      if (i > 0) out.append(sep);
+      out.append(tokens[i]);
+    }
+    return out;
+  }
+
+  static std::vector<std::string> apply(const ReplaceDec& r, std::vector<std::string> tokens) {
+    for (std::string& t : tokens) t = replace_all(t, r.pattern, r.content);
+    return tokens;
+  }
+
+  // HF decoders::ByteFallback: a run of byte tokens becomes one string if its
+  // bytes are valid UTF-8, else one U+FFFD per byte of the run.
+  static std::vector<std::string> apply(const ByteFallbackDec&, std::vector<std::string> tokens) {
+    std::vector<std::string> out;
+    std::string run;
+    std::size_t run_len = 0;
+    auto flush = [&] {
+      if (run_len == 0) return;
+      if (valid_utf8(run)) {
+        out.push_back(run);
+      } else {
+        for (std::size_t i = 0; i < run_len; ++i) out.emplace_back("\xEF\xBF\xBD");
+      }
+      run.clear();
+      run_len = 0;
+    };
+    for (std::string& t : tokens) {
+      if (const auto b = parse_byte_piece(t)) {
+        run.push_back(static_cast<char>(*b));
+        ++run_len;
+      } else {
+        flush();
+        out.push_back(std::move(t));
+      }
+    }
+    flush();
+    return out;
+  }
+
+  // HF decoders::Fuse: everything becomes one token.
+  static std::vector<std::string> apply(const FuseDec&, std::vector<std::string> tokens) { return {join(tokens, "")}; }
+
+  // HF decoders::Strip: per token, removes up to `start` leading and `stop`
+  // trailing copies of `content` (whole characters).
+  static std::vector<std::string> apply(const StripDec& s, std::vector<std::string> tokens) {
+    for (std::string& t : tokens) {
+      std::vector<std::string_view> chars = split_chars(t);
+      std::size_t begin = 0, end = chars.size();
+      while (begin < s.start && begin < end && chars[begin] == s.content) ++begin;
+      for (std::size_t k = 0; k < s.stop && end > begin && chars[end - 1] == s.content; ++k) --end;
+      std::string kept;
+      for (std::size_t i = begin; i < end; ++i) kept.append(chars[i]);
+      t = std::move(kept);
+    }
+    return tokens;
+  }
+
+  // HF decoders::Metaspace: the replacement becomes a space, except in the
+  // first token (unless prepend_scheme is never), where it is removed.
+  static std::vector<std::string> apply(const Metaspace& m, std::vector<std::string> tokens) {
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      const bool drop = i == 0 && m.scheme != PrependScheme::Never;
+      tokens[i] = replace_all(tokens[i], m.replacement, drop ? "" : " ");
+    }
+    return tokens;
+  }
+
+  bool present_ = false;
+  std::vector<DecodeStep> steps_;
+};
+
+}  // namespace tokenizer_detail
+
+// A Hugging Face tokenizer.json (BPE, SentencePiece style). Immutable after
+// loading; encode/decode are const and safe to call from several threads.
+class Tokenizer {
+ public:
+  static Tokenizer from_file(const std::filesystem::path& tokenizer_json) {
+    std::error_code ec;
+    check(!std::filesystem::is_directory(tokenizer_json, ec), tokenizer_json.string(), ": is a directory");
+    std::ifstream in(tokenizer_json, std::ios::binary);
+    check(bool(in), tokenizer_json.string(), ": cannot open");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    check(!in.bad(), tokenizer_json.string(), ": read error");
+    return from_json_string(ss.str(), tokenizer_json.string());
+  }
+
+  static Tokenizer from_json_string(std::string_view json, std::string_view source_name = "tokenizer.json") {
+    Tokenizer t;
+    t.source_ = std::string(source_name);
+    nlohmann::json root;
+    try {
+      root = nlohmann::json::parse(json.begin(), json.end());
+    } catch (const nlohmann::json::exception& e) {
+      fail(t.source_, ": not valid JSON (", e.what(), ")");
+    }
+    t.load(tokenizer_detail::Field(root, "", t.source_));
+    return t;
+  }
+
+  // Text to ids, as HF Tokenizer::encode(text, add_special_tokens).ids.
+  std::vector<std::int32_t> encode(std::string_view text, bool add_special_tokens = true) const {
+    std::vector<std::int32_t> ids;
+    for (tokenizer_detail::Segment& seg : split_and_normalize(text)) {
+      if (seg.id) {
+        ids.push_back(*seg.id);
+        continue;
+      }
+      for (const tokenizer_detail::Segment& word : pre_tokenizer_.apply(std::move(seg))) {
+        model_.encode_word(word.text, ids);
+      }
+    }
+    return add_special_tokens ? post_processor_.apply(std::move(ids)) : ids;
+  }
+
+  // Ids to text, as HF Tokenizer::decode. An id outside the vocabulary throws.
+  std::string decode(std::span<const std::int32_t> ids, bool skip_special_tokens = false) const {
+    std::vector<std::string> tokens;
+    tokens.reserve(ids.size());
+    for (const std::int32_t id : ids) {
+      const std::string_view piece = token(id);
+      if (!(skip_special_tokens && is_special(id))) tokens.emplace_back(piece);
+    }
+    return decoder_.run(std::move(tokens));
+  }
+
+  // The piece of an id: the added token's content, else the vocab piece.
+  std::string_view token(std::int32_t id) const {
+    check(id >= 0 && std::size_t(id) < pieces_.size() && pieces_[std::size_t(id)].has_value(), source_, ": token id ",
+          id, " is not in the vocabulary (size ", vocab_size(), ")");
+    return *pieces_[std::size_t(id)];
+  }
+
+  std::optional<std::int32_t> token_to_id(std::string_view piece) const {
+    for (const auto& t : added_) {
+      if (t.content == piece) return t.id;
+    }
+    return model_.find(piece);
+  }
+
+  std::size_t vocab_size() const { return pieces_.size(); }
+
+  bool is_special(std::int32_t id) const {
+    return id >= 0 && std::size_t(id) < special_.size() && special_[std::size_t(id)];
+  }
+
+  const std::string& source() const { return source_; }
+
+ private:
+  friend class StreamDecoder;
+
+  Tokenizer() = default;
+
+  void load(const tokenizer_detail::Field& root) {
+    root.require_object();
+    model_.parse(root.at("model"));
+    if (auto f = root.get("normalizer")) normalizer_.parse(*f);
+    if (auto f = root.get("pre_tokenizer")) pre_tokenizer_.parse(*f);
+    if (auto f = root.get("decoder")) decoder_.parse(*f);
+    if (auto f = root.get("added_tokens")) parse_added_tokens(*f);
+    build_piece_table();
+    if (auto f = root.get("post_processor")) {
+      post_processor_.parse(
+          *f, [this](std::int32_t id) { return std::size_t(id) < pieces_.size() && pieces_[std::size_t(id)]; });
+    }
+    check_no_truncation_or_padding(root);
+  }
+
+  static void check_no_truncation_or_padding(const tokenizer_detail::Field& root) {
+    if (auto t = root.get("truncation")) t->fail("truncation is not supported (must be null)");
+    if (auto p = root.get("padding")) {
+      // BatchLongest padding never changes a single encoded sequence.
+      const auto strategy = p->at("strategy");
+      if (!(strategy.value().is_string() && strategy.str() == "BatchLongest")) {
+        strategy.fail("only BatchLongest padding is supported (it has no effect on one sequence)");
+      }
+    }
+  }
+
+  void parse_added_tokens(const tokenizer_detail::Field& list) {
+    for (std::size_t i = 0, n = list.array_size(); i < n; ++i) {
+      const tokenizer_detail::Field f = list.item(i);
+      tokenizer_detail::AddedToken t;
+      t.id = std::int32_t(f.at("id").integer(0, tokenizer_detail::max_token_id));
+      t.content = f.at("content").str();
+      if (t.content.empty()) f.at("content").fail("added token content must not be empty");
+      // HF's AddedToken has no serde defaults: every flag must be present.
+      t.special = f.at("special").boolean();
+      t.lstrip = f.at("lstrip").boolean();
+      t.rstrip = f.at("rstrip").boolean();
+      t.normalized = f.at("normalized").boolean();
+      if (f.at("single_word").boolean()) f.at("single_word").fail("single_word=true is not supported");
+      check_added_token_consistent(f, t);
+      added_.push_back(std::move(t));
+    }
+    build_matchers(list);
+  }
+
+  // The id of an added token must agree with the vocab, and ids and contents
+  // must be unique.
+  void check_added_token_consistent(const tokenizer_detail::Field& f, const tokenizer_detail::AddedToken& t) const {
+    using tokenizer_detail::shown;
+    if (auto vid = model_.find(t.content); vid && *vid != t.id) {
+      f.at("id").fail("added token ", shown(t.content), " has id ", t.id, " but model.vocab gives it id ", *vid);
+    }
+    if (const std::string* piece = model_.piece(t.id); piece && *piece != t.content) {
+      f.at("id").fail("id ", t.id, " of added token ", shown(t.content), " is used by vocab piece ", shown(*piece));
+    }
+    for (const auto& other : added_) {
+      if (other.id == t.id) f.at("id").fail("id ", t.id, " is used by two added tokens");
+      if (other.content == t.content) f.at("content").fail("added token ", shown(t.content), " appears twice");
+    }
+  }
+
+  // HF AddedVocabulary::refresh_added_tokens: tokens with normalized=false are
+  // matched in the raw text; the others are matched in normalized text against
+  // their own normalized content (so with a Prepend normalizer the pattern of
+  // "<s>" is "▁<s>").
+  void build_matchers(const tokenizer_detail::Field& list) {
+    for (std::size_t i = 0; i < added_.size(); ++i) {
+      const auto& t = added_[i];
+      if (!t.normalized) {
+        raw_matcher_.add(t.content, i);
+        continue;
+      }
+      std::string pattern = normalizer_.apply(t.content);
+      if (pattern.empty()) list.item(i).at("content").fail("added token normalizes to an empty string");
+      normalized_matcher_.add(std::move(pattern), i);
+    }
+  }
+
+  void build_piece_table() {
+    std::int64_t max_id = -1;
+    for (const auto& [piece, id] : model_.vocab()) max_id = std::max<std::int64_t>(max_id, id);
+    for (const auto& t : added_) max_id = std::max<std::int64_t>(max_id, t.id);
+    pieces_.assign(std::size_t(max_id + 1), std::nullopt);
+    special_.assign(std::size_t(max_id + 1), false);
+    for (const auto& [piece, id] : model_.vocab()) pieces_[std::size_t(id)] = piece;
+    for (const auto& t : added_) {
+      pieces_[std::size_t(t.id)] = t.content;
+      special_[std::size_t(t.id)] = t.special;
+    }
+  }
+
+  // HF AddedVocabulary::extract_and_normalize: split out raw-matched added
+  // tokens, normalize each remaining segment on its own, then split out the
+  // normalized-matched tokens. Empty segments are dropped.
+  std::vector<tokenizer_detail::Segment> split_and_normalize(std::string_view text) const {
+    std::vector<tokenizer_detail::Segment> out;
+    for (auto& raw : raw_matcher_.split(text, added_, true)) {
+      if (raw.id) {
+        out.push_back(std::move(raw));
+        continue;
+      }
+      const std::string normalized = normalizer_.apply(std::move(raw.text));
+      for (auto& seg : normalized_matcher_.split(normalized, added_, raw.at_text_start)) {
+        if (seg.id || !seg.text.empty()) out.push_back(std::move(seg));
+      }
+    }
+    return out;
+  }
+
+  std::string source_;
+  tokenizer_detail::Normalizer normalizer_;
+  tokenizer_detail::PreTokenizer pre_tokenizer_;
+  tokenizer_detail::BpeModel model_;
+  tokenizer_detail::PostProcessor post_processor_;
+  tokenizer_detail::Decoder decoder_;
+  std::vector<tokenizer_detail::AddedToken> added_;
+  tokenizer_detail::AddedTokenMatcher raw_matcher_, normalized_matcher_;
+  std::vector<std::optional<std::string>> pieces_;  // id -> piece
+  std::vector<bool> special_;                       // id -> special added token
+};
+
+// Incremental detokenizer for streaming generation. push(id) returns the text
+// that became final with this id; the concatenation of all push() results and
+// finish() equals decode(context ++ ids)[decode(context).size():] (with the same
+// skip_special_tokens), i.e. exactly what decode() would add to the context's
+// text. It holds back a run of byte-fallback tokens until the run ends (HF turns
+// the whole run into U+FFFDs if any byte is invalid, so nothing in it is final
+// earlier), and decodes each new token together with its predecessor so that
+// the decoder's Strip of a leading space only applies at the very start.
+//
+// If the context itself ends inside a byte-fallback run, that run's text is
+// emitted by the push that ends it. The tokenizer must outlive the decoder.
+// Cost per push is a decode of a few tokens, independent of the length so far.
+class StreamDecoder {
+ public:
+  StreamDecoder(const Tokenizer& tokenizer, std::span<const std::int32_t> context_ids, bool skip_special_tokens = false)
+      : tok_(&tokenizer), skip_special_(skip_special_tokens), hold_bytes_(tokenizer.decoder_.has_byte_fallback()) {
+    if (auto why = tokenizer.decoder_.streaming_obstacle()) {
+      fail(tokenizer.source(), ": decoder: cannot stream a decoder with ", *why);
+    }
+    for (const std::int32_t id : context_ids) {
+      tok_->token(id);  // throws for an id outside the vocabulary
+      if (!skipped(id)) window_.push_back(id);
+    }
+    // The context's own text counts as already produced, up to a trailing
+    // byte run whose characters the generated ids may still complete.
+    const std::size_t settled = window_.size() - trailing_byte_run();
+    done_ = tok_->decode(std::span(window_).first(settled)).size();
+    text_so_far_ = done_ > 0;
+  }
+
+  std::string push(std::int32_t id) {
+    check(!finished_, tok_->source(), ": StreamDecoder::push after finish()");
+    tok_->token(id);
+    if (skipped(id)) return {};  // contributes no text, and HF drops it before the decoder
+    window_.push_back(id);
+    if (trailing_byte_run() > 0) return {};
+    std::string out = take_new_text();
+    shrink_window();
+    return out;
+  }
+
+  // Emits whatever is held back (an unfinished byte run, as U+FFFDs where
+  // invalid). Call once, at the end.
+  std::string finish() {
+    if (finished_) return {};
+    finished_ = true;
+    return take_new_text();
+  }
+
+ private:
+  bool skipped(std::int32_t id) const { return skip_special_ && tok_->is_special(id); }
+
+  bool is_byte(std::int32_t id) const {
+    return hold_bytes_ && tokenizer_detail::parse_byte_piece(tok_->token(id)).has_value();
+  }
+
+  std::size_t trailing_byte_run() const {
+    std::size_t n = 0;
+    while (n < window_.size() && is_byte(window_[window_.size() - 1 - n])) ++n;
+    return n;
+  }
+
+  std::string take_new_text() {
+    std::string text = tok_->decode(window_);
+    std::string out = text.size() > done_ ? text.substr(done_) : std::string();
+    done_ = std::max(done_, text.size());
+    text_so_far_ = text_so_far_ || !out.empty();
+    return out;
+  }
+
+  // Keeps only the last few ids: the shortest suffix that (a) does not begin
+  // inside a byte run and (b) decodes to non-empty text, so the decoder's
+  // start-of-text rules (Strip, Metaspace's first token) act on that suffix's
+  // first token and not on what comes next. Only done once the text as a
+  // whole is non-empty, so those rules have already acted on the real start.
+  void shrink_window() {
+    if (!text_so_far_) return;
+    constexpr std::size_t max_keep = 16;
+    for (std::size_t keep = 1; keep <= std::min(max_keep, window_.size() - 1); ++keep) {
+      const std::size_t cut = window_.size() - keep;
+      if (is_byte(window_[cut - 1]) && is_byte(window_[cut])) continue;
+      const auto suffix = std::span(window_).subspan(cut);
+      const std::string text = tok_->decode(suffix);
+      if (text.empty()) continue;
+      window_.erase(window_.begin(), window_.begin() + std::ptrdiff_t(cut));
+      done_ = text.size();
+      return;
+    }
+  }
+
+  const Tokenizer* tok_;
+  bool skip_special_;
+  bool hold_bytes_;
+  std::vector<std::int32_t> window_;  // the last ids (skipped specials left out)
+  std::size_t done_ = 0;              // bytes of decode(window_) already accounted for
+  bool text_so_far_ = false;          // some text has been produced (context included)
+  bool finished_ = false;
+};
+
+}  // namespace strata
