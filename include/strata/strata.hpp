@@ -5,6 +5,8 @@
 #include "strata/core/error.hpp"
 #include "strata/core/thread_pool.hpp"
 #include "strata/core/cpu_features.hpp"
+#include "strata/kernels/dispatch.hpp"
+#include "strata/kernels/gemm.hpp"
 #include "strata/io/hf_config.hpp"
 #include "strata/io/safetensors.hpp"
 #include "strata/io/tokenizer.hpp"

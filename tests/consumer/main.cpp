@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
     opt.max_new_tokens = 8;
     opt.sampling.temperature = 0;
     const auto r = lm.generate("Once upon a time", opt, [](std::string_view s) { std::cout << s; });
-    std::cout << "\n" << r.tokens.size() << " tokens\n";
+    std::cout << "\n" << r.tokens.size() << " tokens, kernels: " << strata::kernels::active_kernels().target << "\n";
     return r.tokens.size() == 8 ? 0 : 1;
   } catch (const strata::Error& e) {
     std::cerr << "consumer: " << e.what() << "\n";

@@ -21,3 +21,4 @@ run(${CMAKE_COMMAND} -S ${STRATA_SOURCE_DIR}/tests/consumer -B ${app_build} -G $
     -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${app_build})
 run(${app_build}/consumer ${STRATA_SOURCE_DIR}/../shared/models/tinystories-656k)
+run(${app_build}/consumer_dispatch ${STRATA_SOURCE_DIR}/../shared/models/tinystories-656k)

@@ -6,9 +6,6 @@
 #include <catch2/catch.hpp>
 
 #include "strata/kernels/activation.hpp"
-#include "strata/kernels/attention.hpp"
-#include "strata/kernels/matmul.hpp"
-#include "strata/kernels/matmul_bf16.hpp"
 #include "strata/kernels/norm.hpp"
 #include "strata/kernels/softmax.hpp"
 
@@ -26,33 +23,6 @@ float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return m;
 }
 }  // namespace
-
-TEST_CASE("matmul_wt (f32) matches the scalar reference", "[kernels]") {
-  strata::ThreadPool pool(2);
-  for (auto [T, in, out] : {std::tuple{1, 200, 97}, {7, 64, 33}, {20, 130, 300}, {1, 1, 1}}) {
-    auto x = random_vec(std::size_t(T * in), 1), w = random_vec(std::size_t(out * in), 2, 0.1f),
-         b = random_vec(std::size_t(out), 3);
-    std::vector<float> y(std::size_t(T * out)), ref(y.size());
-    for (const float* bias : {static_cast<const float*>(nullptr), static_cast<const float*>(b.data())}) {
-      strata::kernels::matmul_wt(x.data(), T, in, w.data(), out, bias, y.data(), pool);
-      strata::kernels::matmul_wt_ref(x.data(), T, in, w.data(), out, bias, ref.data());
-      CHECK(max_abs_diff(y, ref) < 1e-4f);
-    }
-  }
-}
-
-TEST_CASE("matmul_wt (bf16 weights) matches the reference on the same rounded weights", "[kernels]") {
-  strata::ThreadPool pool(2);
-  for (auto [T, in, out] : {std::tuple{1, 200, 150}, {9, 72, 65}}) {
-    auto x = random_vec(std::size_t(T * in), 4), wf = random_vec(std::size_t(out * in), 5, 0.1f);
-    std::vector<strata::bf16> w(wf.size());
-    for (std::size_t i = 0; i < w.size(); ++i) w[i] = strata::bf16{strata::f32_to_bf16(wf[i])};
-    std::vector<float> y(std::size_t(T * out)), ref(y.size());
-    strata::kernels::matmul_wt(x.data(), T, in, w.data(), out, nullptr, y.data(), pool);
-    strata::kernels::matmul_wt_ref(x.data(), T, in, w.data(), out, nullptr, ref.data());
-    CHECK(max_abs_diff(y, ref) < 1e-4f);
-  }
-}
 
 TEST_CASE("bf16 rounding is round-to-nearest-even", "[kernels][dtype]") {
   CHECK(strata::f32_to_bf16(1.0f) == 0x3f80);
@@ -89,17 +59,6 @@ TEST_CASE("softmax and argmax", "[kernels]") {
   CHECK(sum == Approx(1.0).epsilon(1e-6));
   CHECK(x[3] == 0.0f);
   CHECK(x[1] == Approx(std::exp(0.0) / (std::exp(-2.0) + 2 + std::exp(-1.0))).epsilon(1e-6));
-}
-
-TEST_CASE("attend_one matches the reference", "[kernels]") {
-  for (int n : {1, 5, 300}) {
-    const int hd = 24;
-    auto q = random_vec(hd, 10), K = random_vec(std::size_t(n * hd), 11), V = random_vec(std::size_t(n * hd), 12);
-    std::vector<float> scores(static_cast<std::size_t>(n)), out(hd), ref(hd);
-    strata::kernels::attend_one(q.data(), K.data(), V.data(), n, hd, 0.2f, scores.data(), out.data());
-    strata::kernels::attend_one_ref(q.data(), K.data(), V.data(), n, hd, 0.2f, ref.data());
-    CHECK(max_abs_diff(out, ref) < 1e-5f);
-  }
 }
 
 TEST_CASE("f16 narrowing rounds to nearest even and round-trips", "[kernels][dtype]") {

@@ -6,9 +6,11 @@
 
 #include <catch2/catch.hpp>
 
+#include "strata/kernels/softmax.hpp"
 #include "strata/models/llama.hpp"
 #include "strata/runtime/session.hpp"
 #include "support/golden.hpp"
+#include "support/kernel_targets.hpp"
 
 namespace {
 
@@ -51,6 +53,10 @@ void check_case(const std::string& name, strata::WeightType wt, const std::strin
 TEST_CASE("random-weight checkpoints match the float64 reference", "[models][reference]") {
   using WT = strata::WeightType;
   const int threads = GENERATE(1, 2);
+  // Every kernel target this binary and CPU have (avx512, avx2, sse4.2, sse2 here).
+  const std::string target = GENERATE(from_range(strata::test::kernel_targets()));
+  const strata::test::ScopedKernelTarget use(target);
+  INFO("kernel target " << target);
   SECTION("MHA, hidden 200") { check_case("mha_h200", WT::F32, "llama<f32>", threads); }
   SECTION("GQA, tied head") { check_case("gqa_tied", WT::F32, "llama<f32>", threads); }
   SECTION("MQA") { check_case("mqa", WT::F32, "llama<f32>", threads); }
@@ -62,9 +68,8 @@ TEST_CASE("random-weight checkpoints match the float64 reference", "[models][ref
   SECTION("sharded checkpoint") { check_case("sharded", WT::F32, "llama<f32>", threads); }
   SECTION("F16 checkpoint, widened to f32 at load") { check_case("f16_weights", WT::F32, "llama<f32>", threads); }
   SECTION("BF16 checkpoint, widened to f32 at load") { check_case("bf16_weights", WT::F32, "llama<f32>", threads); }
-  SECTION("BF16 checkpoint, kept as bf16 (used in place)") {
-    check_case("bf16_weights", WT::BF16, "llama<bf16>", threads);
-  }
+  SECTION("BF16 checkpoint, kept as bf16") { check_case("bf16_weights", WT::BF16, "llama<bf16>", threads); }
+  SECTION("F16 checkpoint, kept as f16") { check_case("f16_weights", WT::F16, "llama<f16>", threads); }
 }
 
 TEST_CASE("generation_config.json eos ids take precedence", "[models][config]") {

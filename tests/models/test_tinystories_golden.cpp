@@ -8,6 +8,7 @@
 #include "strata/models/llama.hpp"
 #include "strata/runtime/generate.hpp"
 #include "support/golden.hpp"
+#include "support/kernel_targets.hpp"
 
 namespace {
 strata::SessionOptions opts(std::int64_t context, int threads, std::shared_ptr<strata::ThreadPool> pool = nullptr) {
@@ -36,7 +37,10 @@ TEST_CASE("TinyStories-656K: last-position logits match the golden values", "[mo
   const auto& g = strata::test::tinystories_golden();
   const auto model = strata::load_causal_lm(kModel);
   CHECK(model->name() == "llama<f32>");
+  const std::string target = GENERATE(from_range(strata::test::kernel_targets()));
+  const strata::test::ScopedKernelTarget use(target);
   for (int threads : {1, 2}) {
+    INFO("kernel target " << target);
     strata::Session s(model, opts(0, threads));
     const auto logits = s.prefill(ids_of(g["prompt_ids"]));
     const auto& want = g["last_position_logits"];
@@ -54,6 +58,9 @@ TEST_CASE("TinyStories-656K: last-position logits match the golden values", "[mo
 TEST_CASE("TinyStories-656K: 40 greedy tokens match the golden ids", "[models][golden]") {
   const auto& g = strata::test::tinystories_golden();
   const auto model = strata::load_causal_lm(kModel);
+  const std::string target = GENERATE(from_range(strata::test::kernel_targets()));
+  const strata::test::ScopedKernelTarget use(target);
+  INFO("kernel target " << target);
   CHECK(greedy(model, 1) == ids_of(g["greedy_40"]));
   CHECK(greedy(model, 2) == ids_of(g["greedy_40"]));
 }

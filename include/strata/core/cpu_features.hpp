@@ -7,8 +7,8 @@
 namespace strata {
 
 struct CpuFeatures {
-  bool sse42 = false, avx2 = false, fma = false, avx512f = false, avx512bw = false, avx512vnni = false,
-       avx512bf16 = false;
+  bool sse42 = false, avx2 = false, fma = false, f16c = false, avx512f = false, avx512cd = false,
+       avx512dq = false, avx512bw = false, avx512vnni = false, avx512bf16 = false;
 };
 
 inline CpuFeatures detect_cpu_features() {
@@ -18,6 +18,13 @@ inline CpuFeatures detect_cpu_features() {
   f.sse42 = __builtin_cpu_supports("sse4.2");
   f.avx2 = __builtin_cpu_supports("avx2");
   f.fma = __builtin_cpu_supports("fma");
+  {
+    unsigned a, b, c, d;  // F16C: CPUID leaf 1, ECX bit 29 (not a __builtin_cpu_supports name in GCC 12)
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+    f.f16c = (c >> 29) & 1u;
+  }
+  f.avx512cd = __builtin_cpu_supports("avx512cd");
+  f.avx512dq = __builtin_cpu_supports("avx512dq");
   f.avx512f = __builtin_cpu_supports("avx512f");
   f.avx512bw = __builtin_cpu_supports("avx512bw");
   f.avx512vnni = __builtin_cpu_supports("avx512vnni");
@@ -38,7 +45,10 @@ inline std::string describe_cpu_features(const CpuFeatures& f) {
   add(f.sse42, "sse4.2");
   add(f.avx2, "avx2");
   add(f.fma, "fma");
+  add(f.f16c, "f16c");
   add(f.avx512f, "avx512f");
+  add(f.avx512cd, "avx512cd");
+  add(f.avx512dq, "avx512dq");
   add(f.avx512bw, "avx512bw");
   add(f.avx512vnni, "avx512vnni");
   add(f.avx512bf16, "avx512bf16");

@@ -67,6 +67,11 @@ struct bf16 {
   std::uint16_t bits;
 };
 
+// An IEEE binary16 value as stored: the weight type of Linear<f16> (f32 compute).
+struct f16 {
+  std::uint16_t bits;
+};
+
 // IEEE 754 binary16 to binary32, exact for every input (subnormals, inf, NaN).
 inline float f16_to_f32(std::uint16_t h) {
   const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16;

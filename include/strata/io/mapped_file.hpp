@@ -99,6 +99,18 @@ class MappedFile {
     if (data_ != nullptr) ::madvise(const_cast<std::byte*>(data_), size_, MADV_WILLNEED);
   }
 
+  // Drops this process's pages of [p, p + n), a range inside this mapping,
+  // once its contents were copied elsewhere (weights re-laid out at load):
+  // only whole pages inside the range, so neighbouring data stays resident.
+  // The mapping stays valid; a later read faults the pages back in from the
+  // file. A hint only: failures are ignored.
+  void release(const std::byte* p, std::size_t n) const {
+    if (data_ == nullptr || p < data_ || n > size_ || p - data_ > std::ptrdiff_t(size_ - n)) return;
+    const auto page = std::uintptr_t(::sysconf(_SC_PAGESIZE));
+    const std::uintptr_t b = (std::uintptr_t(p) + page - 1) / page * page, e = (std::uintptr_t(p) + n) / page * page;
+    if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+  }
+
  private:
   void unmap() noexcept {
     if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);

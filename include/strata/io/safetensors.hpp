@@ -415,6 +415,13 @@ class Checkpoint {
     return state_ ? state_->files : none;
   }
 
+  // Tells the OS this process is done reading tensor t's bytes (they were
+  // copied into another layout): its pages leave the resident set. A hint.
+  void release(const TensorView& t) const {
+    if (!state_) return;
+    for (const auto& f : state_->files) f->mapping().release(t.data, t.nbytes);
+  }
+
   // What it was opened from, for messages: the single file, the index, or a file list.
   const std::string& source() const {
     static const std::string empty = "(empty checkpoint)";

@@ -20,18 +20,25 @@
 
 namespace strata {
 
+// A mask policy gives the first position a query at `pos` sees, and the
+// same as the attention kernels' window: the positions a query sees counting
+// itself, 0 for unlimited.
 struct Causal {
   void init(const ModelConfig&) {}
   std::int64_t first_visible(std::int64_t) const { return 0; }
+  std::int64_t window() const { return 0; }
 };
 
 struct SlidingWindow {
   void init(const ModelConfig& c) {
     check(c.sliding_window > 0, "SlidingWindow attention needs a positive sliding_window in the config");
-    window = c.sliding_window;
+    window_ = c.sliding_window;
   }
-  std::int64_t first_visible(std::int64_t pos) const { return std::max<std::int64_t>(0, pos - window + 1); }
-  std::int64_t window = 0;
+  std::int64_t first_visible(std::int64_t pos) const { return std::max<std::int64_t>(0, pos - window_ + 1); }
+  std::int64_t window() const { return window_; }
+
+ private:
+  std::int64_t window_ = 0;
 };
 
 struct NoBias {
@@ -58,6 +65,19 @@ struct KVLayerView {
 struct AttentionScratch {
   float *q, *k, *v, *ctx;
 };
+
+// Query rows per prefill work item (the kernel tiles them further).
+inline constexpr std::int64_t kAttentionQueryRows = 16;
+// A decode split covers at least this many cache positions.
+inline constexpr std::int64_t kAttentionMinSplit = 256;
+
+// How many chunks decode splits each head's n visible positions into
+// (flash-decoding): enough for about two work items per thread, each chunk at
+// least kAttentionMinSplit long; 1 means one work item per head.
+inline std::int64_t attention_decode_splits(std::int64_t n, std::int64_t heads, int threads) {
+  const std::int64_t want = (2 * std::int64_t(threads) + heads - 1) / heads;
+  return std::max<std::int64_t>(1, std::min(want, n / kAttentionMinSplit));
+}
 
 template <class PosEnc, class Mask, class Bias = NoBias>
 struct SelfAttention {
@@ -101,25 +121,62 @@ struct SelfAttention {
           std::copy(vv, vv + hd, cache.v_at(g, p0 + t));
         }
       }
-      // softmax(q·kᵀ/√d + mask)·v per (token, head); query head h reads KV head h / group.
-      const std::int64_t group = heads_ / kv_heads_;
+      // attn_output = softmax(q·kᵀ/√d + mask)·v per query head; head h reads KV head h / group.
+      const std::int64_t group = heads_ / kv_heads_, window = mask_.window();
       const float scale = 1.0f / std::sqrt(float(hd));
-      pool.parallel_for(T * heads_, [&](std::int64_t b, std::int64_t e) {
-        thread_local std::vector<float> scores;
-        for (std::int64_t i = b; i < e; ++i) {
-          const std::int64_t t = i / heads_, h = i % heads_, g = h / group, pos = p0 + t;
-          const std::int64_t first = mask_.first_visible(pos), n = pos - first + 1;
-          if (std::int64_t(scores.size()) < n) scores.resize(std::size_t(n));
-          kernels::attend_one(s.q + t * qd + h * hd, cache.k_at(g, first), cache.v_at(g, first), n, hd, scale,
-                              scores.data(), s.ctx + t * qd + h * hd);
-        }
-      });
+      if (T > 1) {  // prefill: one work item per (head, block of query rows)
+        const std::int64_t blocks = (T + kAttentionQueryRows - 1) / kAttentionQueryRows;
+        pool.parallel_for(heads_ * blocks, [&](std::int64_t b, std::int64_t e) {
+          for (std::int64_t i = b; i < e; ++i) {
+            const std::int64_t h = i / blocks, t0 = i % blocks * kAttentionQueryRows, g = h / group;
+            kernels::attention_prefill(s.q + t0 * qd + h * hd, qd, std::min(kAttentionQueryRows, T - t0), p0 + t0,
+                                       cache.k_at(g, 0), cache.v_at(g, 0), hd, window, scale,
+                                       s.ctx + t0 * qd + h * hd, qd);
+          }
+        });
+      } else {
+        decode(s.q, p0, cache, group, window, scale, s.ctx, pool);
+      }
       o_.forward(s.ctx, T, out, pool);  // o_proj(attn_output)
     }
 
     std::size_t bytes() const { return q_.bytes() + k_.bytes() + v_.bytes() + o_.bytes(); }
 
    private:
+    // Attention of the one query at `pos` per head (q, ctx: [q_dim]). A long
+    // visible range is split into chunks across the threads: a partial state
+    // (o, m, l) per (head, chunk), merged per head on this thread.
+    void decode(const float* q, std::int64_t pos, const KVLayerView& cache, std::int64_t group, std::int64_t window,
+                float scale, float* ctx, ThreadPool& pool) const {
+      const std::int64_t hd = head_dim_, first = mask_.first_visible(pos), n = pos - first + 1;
+      const std::int64_t splits = attention_decode_splits(n, heads_, pool.size());
+      if (splits == 1) {
+        pool.parallel_for(heads_, [&](std::int64_t b, std::int64_t e) {
+          for (std::int64_t h = b; h < e; ++h)
+            kernels::attention_prefill(q + h * hd, hd, 1, pos, cache.k_at(h / group, 0), cache.v_at(h / group, 0),
+                                       hd, window, scale, ctx + h * hd, hd);
+        });
+        return;
+      }
+      // Partial states [heads · splits] of o (hd floats), m and l, per calling
+      // thread. It grows only with the split count, which the thread count
+      // bounds, so steady-state decoding allocates nothing.
+      thread_local std::vector<float> partial;
+      const std::int64_t items = heads_ * splits;
+      if (std::int64_t(partial.size()) < items * (hd + 2)) partial.resize(std::size_t(items * (hd + 2)));
+      float *po = partial.data(), *pm = po + items * hd, *pl = pm + items;
+      pool.parallel_for(items, [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t i = b; i < e; ++i) {
+          const std::int64_t h = i / splits, c = i % splits, g = h / group;
+          const std::int64_t c0 = first + n * c / splits, c1 = first + n * (c + 1) / splits;
+          kernels::attention_partial(q + h * hd, cache.k_at(g, c0), cache.v_at(g, c0), c1 - c0, hd, scale,
+                                     po + i * hd, pm + i, pl + i);
+        }
+      });
+      for (std::int64_t h = 0; h < heads_; ++h)
+        kernels::attention_merge(po + h * splits * hd, pm + h * splits, pl + h * splits, splits, hd, ctx + h * hd);
+    }
+
     Linear<W> q_, k_, v_, o_;
     Mask mask_;
     std::int64_t heads_ = 0, kv_heads_ = 0, head_dim_ = 0;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <string>
 #include <type_traits>
@@ -12,6 +13,7 @@
 #include "strata/core/dtype.hpp"
 #include "strata/core/error.hpp"
 #include "strata/io/safetensors.hpp"
+#include "strata/kernels/gemm.hpp"
 
 namespace strata {
 
@@ -19,15 +21,64 @@ template <class W>
 inline constexpr DType dtype_of() {
   if constexpr (std::is_same_v<W, float>) return DType::F32;
   else if constexpr (std::is_same_v<W, bf16>) return DType::BF16;
+  else if constexpr (std::is_same_v<W, f16>) return DType::F16;
   else static_assert(sizeof(W) == 0, "unsupported weight type");
 }
 
 template <class W>
 inline const char* weight_type_name() {
-  return std::is_same_v<W, float> ? "f32" : "bf16";
+  if constexpr (std::is_same_v<W, float>) return "f32";
+  else if constexpr (std::is_same_v<W, bf16>) return "bf16";
+  else return "f16";
 }
 
-// A dense tensor of element type W (float or bf16), row-major.
+// float → W: exact for float, round-to-nearest-even for bf16 / f16.
+template <class W>
+inline W narrow(float x) {
+  if constexpr (std::is_same_v<W, float>) return x;
+  else if constexpr (std::is_same_v<W, bf16>) return bf16{f32_to_bf16(x)};
+  else return f16{f32_to_f16(x)};
+}
+
+namespace detail {
+// Row r (of `cols` elements) of a 2-D tensor, converted to W. Same dtype:
+// copied bit for bit (at any alignment); otherwise widened to float exactly,
+// then narrowed.
+template <class W>
+void read_row(const io::TensorView& t, std::int64_t r, std::int64_t cols, W* dst, float* tmp) {
+  const std::size_t esz = dtype_size(t.dtype);
+  io::TensorView row = t;
+  row.data = t.data + std::size_t(r * cols) * esz;
+  row.shape = {cols};
+  row.nbytes = std::size_t(cols) * esz;
+  if (t.dtype == dtype_of<W>()) {
+    std::memcpy(static_cast<void*>(dst), row.data, row.nbytes);
+    return;
+  }
+  io::copy_to_f32(row, tmp);
+  for (std::int64_t i = 0; i < cols; ++i) dst[i] = narrow<W>(tmp[i]);
+}
+}  // namespace detail
+
+// Loads a projection weight [N, K] and re-lays it out once into the panel
+// layout the GEMM/GEMV kernels read (kernels/gemm.hpp), converting to W.
+// The checkpoint's pages of the tensor are released afterwards, so a model
+// is resident once (packed), not twice.
+template <class W>
+kernels::PackedMatrix<W> load_packed(const io::Checkpoint& ck, const std::string& name, std::int64_t N, std::int64_t K) {
+  const io::TensorView& t = ck.require(name, {N, K});
+  kernels::PackedMatrix<W> p(N, K);
+  std::vector<W> row(static_cast<std::size_t>(K));
+  std::vector<float> tmp(static_cast<std::size_t>(K));
+  for (std::int64_t n = 0; n < N; ++n) {
+    detail::read_row<W>(t, n, K, row.data(), tmp.data());
+    p.set_row(n, row.data());
+  }
+  ck.release(t);  // the packed copy is what runs; drop the mapped pages
+  return p;
+}
+
+// A dense tensor of element type W (float, bf16 or f16), row-major.
 template <class W>
 class WeightTensor {
  public:
@@ -49,7 +100,7 @@ class WeightTensor {
     } else {
       std::vector<float> tmp(n);
       io::copy_to_f32(t, tmp.data());
-      for (std::size_t i = 0; i < n; ++i) w.owned_[i] = bf16{f32_to_bf16(tmp[i])};
+      for (std::size_t i = 0; i < n; ++i) w.owned_[i] = narrow<W>(tmp[i]);
     }
     w.ptr_ = w.owned_.data();
     return w;
@@ -74,5 +125,6 @@ class WeightTensor {
 
 inline float widen(float x) { return x; }
 inline float widen(bf16 x) { return bf16_to_f32(x.bits); }
+inline float widen(f16 x) { return f16_to_f32(x.bits); }
 
 }  // namespace strata

@@ -62,7 +62,7 @@ class CausalLM final : public LanguageModel {
   std::string name() const override { return name_; }
 
   std::size_t weight_bytes() const override {
-    std::size_t b = norm_.bytes() + head_.weights().bytes() + std::size_t(cfg_.hidden_size) * sizeof(W);
+    std::size_t b = norm_.bytes() + head_.bytes() + std::size_t(cfg_.hidden_size) * sizeof(W);
     for (const auto& blk : blocks_) b += blk.bytes();
     return b;
   }

@@ -29,7 +29,7 @@ using Mistral = CausalLM<MistralBlock, W>;
 template <class W = float>
 using Qwen2 = CausalLM<Qwen2Block, W>;
 
-enum class WeightType { F32, BF16 };
+enum class WeightType { F32, BF16, F16 };
 
 // Picks the composition for a config (a finite set compiled in) and loads it.
 template <class W>
@@ -48,7 +48,12 @@ inline std::shared_ptr<const LanguageModel> load_causal_lm(const std::filesystem
   check(std::filesystem::is_directory(dir), dir.string(), ": not a directory");
   const ModelConfig c = load_model_config(dir);
   const io::Checkpoint ck = io::Checkpoint::open(dir);
-  return wt == WeightType::BF16 ? load_llama_family<bf16>(ck, c, opt) : load_llama_family<float>(ck, c, opt);
+  switch (wt) {
+    case WeightType::BF16: return load_llama_family<bf16>(ck, c, opt);
+    case WeightType::F16: return load_llama_family<f16>(ck, c, opt);
+    case WeightType::F32: break;
+  }
+  return load_llama_family<float>(ck, c, opt);
 }
 
 }  // namespace strata

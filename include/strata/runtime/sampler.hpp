@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <numeric>
 #include <random>
 #include <span>
 #include <unordered_set>
@@ -56,15 +55,11 @@ class Sampler {
     }
     if (opt_.temperature == 0.0f) return std::int32_t(kernels::argmax(work_.data(), V));
 
-    // Candidates sorted by logit (descending), cut to top-k first.
-    idx_.resize(std::size_t(V));
-    std::iota(idx_.begin(), idx_.end(), 0);
-    std::int64_t k = opt_.top_k > 0 ? std::min<std::int64_t>(opt_.top_k, V) : V;
-    auto by_logit = [&](std::int32_t a, std::int32_t b) {
-      return work_[std::size_t(a)] > work_[std::size_t(b)] || (work_[std::size_t(a)] == work_[std::size_t(b)] && a < b);
-    };
-    std::partial_sort(idx_.begin(), idx_.begin() + k, idx_.end(), by_logit);
+    // Candidates: the top-k ids sorted by logit (descending, the lower id
+    // first on ties); all V of them when top-k is off.
+    const std::int64_t k = opt_.top_k > 0 ? std::min<std::int64_t>(opt_.top_k, V) : V;
     idx_.resize(std::size_t(k));
+    kernels::top_k(work_.data(), V, k, idx_.data());
 
     // Softmax of logits / temperature over the candidates.
     probs_.resize(idx_.size());

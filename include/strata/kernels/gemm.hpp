@@ -1,0 +1,117 @@
+// Projections y[T, N] = x[T, K] · W[N, K]ᵀ (+ b), as torch.nn.Linear: the
+// front-end of the SIMD kernels in kernels/simd/gemm.hpp.
+//
+// PackedMatrix<W> holds W re-laid out once, at load, in panels of 16 output
+// rows (see kernels/kernel_table.hpp); gemm() splits the panels across the
+// thread pool, so each thread streams a disjoint part of W (decode) or
+// computes all T tokens for its columns (prefill). gemv_rows() is the path for
+// weights that must stay row-major (a tied embedding used as the LM head).
+// W is float, bf16 or f16; math is f32 throughout.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "strata/core/aligned_buffer.hpp"
+#include "strata/core/dtype.hpp"
+#include "strata/core/thread_pool.hpp"
+#include "strata/kernels/dispatch.hpp"
+
+namespace strata::kernels {
+
+inline double widen_ref(float x) { return x; }
+inline double widen_ref(bf16 x) { return bf16_to_f32(x.bits); }
+inline double widen_ref(f16 x) { return f16_to_f32(x.bits); }
+
+template <class W>
+class PackedMatrix {
+ public:
+  PackedMatrix() = default;
+  PackedMatrix(std::int64_t N, std::int64_t K) : n_(N), k_(K), buf_(std::size_t((N + kPanel - 1) / kPanel * kPanel * K)) {}
+
+  const W* data() const { return buf_.data(); }
+  W* data() { return buf_.data(); }
+  std::int64_t rows() const { return n_; }  // N: output features
+  std::int64_t cols() const { return k_; }  // K: input features
+  std::int64_t panels() const { return (n_ + kPanel - 1) / kPanel; }
+  bool empty() const { return n_ == 0; }
+  std::size_t bytes() const { return buf_.size() * sizeof(W); }
+
+  // W[n, k], read back from the packed layout.
+  W at(std::int64_t n, std::int64_t k) const { return buf_[std::size_t(((n / kPanel) * k_ + k) * kPanel + n % kPanel)]; }
+
+  // Writes row n (K values of type W) into its panel.
+  void set_row(std::int64_t n, const W* row) {
+    W* dst = buf_.data() + (n / kPanel) * k_ * kPanel + n % kPanel;
+    for (std::int64_t k = 0; k < k_; ++k) dst[k * kPanel] = row[k];
+  }
+
+ private:
+  std::int64_t n_ = 0, k_ = 0;
+  AlignedBuffer<W> buf_;  // panels() × K × 16, padding rows zero
+};
+
+// Packs a row-major W [N, K].
+template <class W>
+PackedMatrix<W> pack_weights(const W* w, std::int64_t N, std::int64_t K) {
+  PackedMatrix<W> p(N, K);
+  for (std::int64_t n = 0; n < N; ++n) p.set_row(n, w + n * K);
+  return p;
+}
+
+namespace detail {
+template <class W>
+auto gemm_fn(const KernelTable& t) {
+  if constexpr (std::is_same_v<W, float>) return t.gemm_f32;
+  else if constexpr (std::is_same_v<W, bf16>) return t.gemm_bf16;
+  else return t.gemm_f16;
+}
+template <class W>
+auto gemv_rows_fn(const KernelTable& t) {
+  if constexpr (std::is_same_v<W, float>) return t.gemv_rows_f32;
+  else if constexpr (std::is_same_v<W, bf16>) return t.gemv_rows_bf16;
+  else return t.gemv_rows_f16;
+}
+inline void add_bias(const float* bias, std::int64_t T, std::int64_t N, float* y) {
+  if (!bias) return;
+  for (std::int64_t t = 0; t < T; ++t)
+    for (std::int64_t n = 0; n < N; ++n) y[t * N + n] += bias[n];
+}
+}  // namespace detail
+
+// y[T, N] = x[T, K] · Wᵀ (+ bias) with packed W.
+template <class W>
+void gemm(const float* x, std::int64_t T, const PackedMatrix<W>& w, const float* bias, float* y, ThreadPool& pool) {
+  const auto fn = detail::gemm_fn<W>(active_kernels());
+  const std::int64_t K = w.cols(), N = w.rows();
+  // Grain of 2 panels (32 columns): one prefill tile on AVX-512.
+  pool.parallel_for(
+      w.panels(), [&](std::int64_t p0, std::int64_t p1) { fn(x, T, K, w.data(), N, p0, p1, y, N); }, 2);
+  detail::add_bias(bias, T, N, y);
+}
+
+// y[T, N] = x[T, K] · Wᵀ (+ bias) with row-major W [N, K].
+template <class W>
+void gemv_rows(const float* x, std::int64_t T, std::int64_t K, const W* w, std::int64_t N, const float* bias, float* y,
+               ThreadPool& pool) {
+  const auto fn = detail::gemv_rows_fn<W>(active_kernels());
+  pool.parallel_for(
+      N, [&](std::int64_t n0, std::int64_t n1) { fn(x, T, K, w, n0, n1, y, N); }, 16);
+  detail::add_bias(bias, T, N, y);
+}
+
+// Scalar reference in double precision, on row-major W.
+template <class W>
+void matmul_ref(const float* x, std::int64_t T, std::int64_t K, const W* w, std::int64_t N, const float* bias,
+                float* y) {
+  for (std::int64_t t = 0; t < T; ++t)
+    for (std::int64_t n = 0; n < N; ++n) {
+      double acc = bias ? bias[n] : 0.0;
+      for (std::int64_t k = 0; k < K; ++k) acc += double(x[t * K + k]) * widen_ref(w[n * K + k]);
+      y[t * N + n] = float(acc);
+    }
+}
+
+}  // namespace strata::kernels

@@ -1,0 +1,81 @@
+// The table of kernels: one function pointer per kernel, filled for one CPU
+// target (kernels/simd/*.hpp, templated on the xsimd architecture) and chosen
+// once at start-up (kernels/dispatch.hpp). Every kernel here has a scalar
+// reference beside its front-end, and the tests run each table this CPU
+// supports against those references.
+//
+// Packed weights ("panel" layout, kernels/gemm.hpp): a weight matrix W [N, K]
+// (PyTorch [out, in]) is stored as ceil(N / 16) panels of 16 output rows,
+// each panel K × 16 values with the 16 rows interleaved (panel[k][r] =
+// W[16·p + r][k]); rows past N are zero. One layout serves the GEMV (decode)
+// and the GEMM (prefill) on every target.
+#pragma once
+
+#include <cstdint>
+
+#include "strata/core/dtype.hpp"
+
+namespace strata::kernels {
+
+inline constexpr std::int64_t kPanel = 16;  // output rows per packed panel
+
+struct KernelTable {
+  const char* target = "";  // "avx512", "avx2", "sse4.2", "sse2", "generic"
+  int vector_bytes = 0;     // width of one SIMD register
+
+  // ---- Projections on packed weights (kernels/simd/gemm.hpp) ----
+  // y[t, n] = Σ_k x[t, k] · W[n, k] for t < T and the rows n of panels
+  // [p0, p1) that are < N; y has row stride ldy. x rows are K floats apart.
+  void (*gemm_f32)(const float* x, std::int64_t T, std::int64_t K, const float* panels, std::int64_t N,
+                   std::int64_t p0, std::int64_t p1, float* y, std::int64_t ldy) = nullptr;
+  void (*gemm_bf16)(const float* x, std::int64_t T, std::int64_t K, const bf16* panels, std::int64_t N,
+                    std::int64_t p0, std::int64_t p1, float* y, std::int64_t ldy) = nullptr;
+  void (*gemm_f16)(const float* x, std::int64_t T, std::int64_t K, const f16* panels, std::int64_t N,
+                   std::int64_t p0, std::int64_t p1, float* y, std::int64_t ldy) = nullptr;
+  // Row-major W [N, K] (a tied embedding used as the LM head): y[t, n] for
+  // rows n in [n0, n1).
+  void (*gemv_rows_f32)(const float* x, std::int64_t T, std::int64_t K, const float* w, std::int64_t n0,
+                        std::int64_t n1, float* y, std::int64_t ldy) = nullptr;
+  void (*gemv_rows_bf16)(const float* x, std::int64_t T, std::int64_t K, const bf16* w, std::int64_t n0,
+                         std::int64_t n1, float* y, std::int64_t ldy) = nullptr;
+  void (*gemv_rows_f16)(const float* x, std::int64_t T, std::int64_t K, const f16* w, std::int64_t n0,
+                        std::int64_t n1, float* y, std::int64_t ldy) = nullptr;
+
+  // ---- Vector kernels (kernels/simd/vector.hpp) ----
+  float (*dot)(const float* a, const float* b, std::int64_t n) = nullptr;
+  void (*axpy)(float a, const float* x, float* y, std::int64_t n) = nullptr;  // y += a·x
+  void (*scale)(float* x, float a, std::int64_t n) = nullptr;                 // x *= a
+  void (*rmsnorm)(const float* x, const float* w, std::int64_t n, float eps, float* y) = nullptr;
+  // LayerNorm over n values; w and b may be null (no affine weight / no bias).
+  void (*layernorm)(const float* x, const float* w, const float* b, std::int64_t n, float eps,
+                    float* y) = nullptr;
+  void (*rope_rotate_half)(float* v, const float* cos, const float* sin, std::int64_t half) = nullptr;
+  void (*rope_interleaved)(float* v, const float* cos, const float* sin, std::int64_t half) = nullptr;
+  void (*softmax)(float* x, std::int64_t n) = nullptr;
+  void (*silu_mul)(const float* gate, const float* up, std::int64_t n, float* out) = nullptr;
+  void (*gelu_mul)(const float* gate, const float* up, std::int64_t n, float* out) = nullptr;       // erf GELU
+  void (*gelu_tanh_mul)(const float* gate, const float* up, std::int64_t n, float* out) = nullptr;  // tanh GELU
+  std::int64_t (*argmax)(const float* x, std::int64_t n) = nullptr;  // first index on ties
+  // Indices of the k largest values, largest first (lower index first on
+  // ties); returns min(k, n).
+  std::int64_t (*top_k)(const float* x, std::int64_t n, std::int64_t k, std::int32_t* idx) = nullptr;
+
+  // ---- Attention (kernels/simd/attention.hpp) ----
+  // Causal (optionally windowed) attention of nq queries of one head at
+  // positions pos0 .. pos0+nq-1 over one KV head's cache rows K, V
+  // ([position][hd], positions from 0). Query at position p sees positions
+  // [max(0, p - window + 1), p] (window 0: all of [0, p]). Q rows are q_stride
+  // floats apart, O rows o_stride. Tiled with an online softmax: the score
+  // matrix is never materialised beyond one tile.
+  void (*attention_prefill)(const float* Q, std::int64_t q_stride, std::int64_t nq, std::int64_t pos0,
+                            const float* K, const float* V, std::int64_t hd, std::int64_t window, float scale,
+                            float* O, std::int64_t o_stride) = nullptr;
+  // One query over n cache rows: the unnormalised partial state for a split
+  // of the KV range (flash-decoding / Lean Attention): m = max score,
+  // l = Σ exp(s - m), o = Σ exp(s - m)·v (hd floats). Partials merge with
+  // kernels::attention_merge.
+  void (*attention_partial)(const float* q, const float* K, const float* V, std::int64_t n, std::int64_t hd,
+                            float scale, float* o, float* m, float* l) = nullptr;
+};
+
+}  // namespace strata::kernels
