@@ -12,6 +12,7 @@
 #include <random>
 #include <string>
 
+#include <strata/kernels/dispatch.hpp>
 #include <strata/strata.hpp>
 
 #include "cli_args.hpp"
@@ -22,7 +23,7 @@ constexpr const char* kDefaultModel = "../shared/models/tinystories-656k";
 
 const char* kUsage = R"(usage: generate [--model DIR] [--prompt TEXT | --prompt-ids 1,2,3] [-n N] [--temp T]
                 [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S]
-                [--threads N] [--weights f32|bf16] [--ids] [--verbose] [--help]
+                [--threads N] [--weights f32|bf16|f16] [--ids] [--verbose] [--help]
 
 Generates text with a Llama-family model (model_type llama, mistral, qwen2) from a
 Hugging Face folder (config.json, model.safetensors or a sharded index, tokenizer.json).
@@ -41,9 +42,9 @@ Hugging Face folder (config.json, model.safetensors or a sharded index, tokenize
                        (prompt and output) by R (default 1.0 = off)
   --seed S             random seed for sampling (default: random; printed with --verbose)
   --threads N          threads (default: one per hardware thread)
-  --weights TYPE       weight type in memory: f32 (default) or bf16 (half the bytes, f32 math)
+  --weights TYPE       weight type in memory: f32 (default), bf16 or f16 (half the bytes, f32 math)
   --ids                print only the generated token ids, as one JSON array on stdout
-  --verbose            print the model, CPU target and load time to stderr
+  --verbose            print the model, CPU features, kernel target and load time to stderr
   --help               print this help
 )";
 
@@ -90,8 +91,8 @@ Options parse(int argc, char** argv) {
       o.threads = int(a.integer(f, 1, 1024));
     } else if (f == "--weights") {
       const std::string w = a.value(f);
-      check(w == "f32" || w == "bf16", "--weights: '", w, "' is not one of f32, bf16");
-      o.weights = w == "bf16" ? strata::WeightType::BF16 : strata::WeightType::F32;
+      check(w == "f32" || w == "bf16" || w == "f16", "--weights: '", w, "' is not one of f32, bf16, f16");
+      o.weights = w == "bf16" ? strata::WeightType::BF16 : w == "f16" ? strata::WeightType::F16 : strata::WeightType::F32;
     } else if (f == "--ids") {
       o.ids_only = true;
     } else if (f == "--verbose") {
@@ -124,6 +125,8 @@ int run(int argc, char** argv) {
   if (!o.seed_given) o.gen.sampling.seed = std::random_device{}();
   o.gen.sampling.validate();
   const auto dir = find_model(o);
+  // The kernel table in use (a bad STRATA_TARGET fails here, before any work).
+  const char* kernel_target = strata::kernels::active_kernels().target;
 
   const auto t0 = std::chrono::steady_clock::now();
   strata::TextGeneratorOptions to;
@@ -143,7 +146,8 @@ int run(int argc, char** argv) {
               << lm.model().config().num_layers << " layers, " << lm.model().weight_bytes() / 1e6
               << " MB of weights), loaded in " << load_s << " s\n"
               << "cpu: " << strata::describe_cpu_features(strata::detect_cpu_features())
-              << "; kernels compiled for " << strata::compiled_target() << "; threads " << lm.pool()->size()
+              << "; kernels: " << kernel_target << " (compiled for "
+              << strata::compiled_target() << "); threads " << lm.pool()->size()
               << "; seed " << o.gen.sampling.seed << "\n";
   }
 

@@ -1,8 +1,8 @@
-// make_model: writes a random-weight Llama-family checkpoint in the Hugging
+// make-model: writes a random-weight Llama-family checkpoint in the Hugging
 // Face layout (config.json + model.safetensors), any shape, so benchmarks and
 // tests need no download.
 //
-//   make_model --out DIR [--hidden 768] [--layers 12] [--heads 12] [--kv-heads H]
+//   make-model --out DIR [--hidden 768] [--layers 12] [--heads 12] [--kv-heads H]
 //              [--ffn 2048] [--vocab 32000] [--max-pos 2048] [--dtype f32|bf16|f16]
 //              [--model-type llama|mistral|qwen2] [--tied] [--seed S]
 #include <cstring>
@@ -18,7 +18,7 @@
 
 namespace {
 
-const char* kUsage = R"(usage: make_model --out DIR [options]
+const char* kUsage = R"(usage: make-model --out DIR [options]
 Writes DIR/config.json and DIR/model.safetensors: a Llama-family model with random
 weights (normal, std 0.02; norm weights 1), in the Hugging Face layout.
   --out DIR           output folder (created)
@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
     std::cerr << "\nwrote " << total / 1e6 << " MB of weights to " << out << "\n";
     return 0;
   } catch (const std::exception& e) {
-    std::cerr << "make_model: error: " << e.what() << "\n";
+    std::cerr << "make-model: error: " << e.what() << "\n";
     return 1;
   }
 }

@@ -29,7 +29,7 @@ class TextGenerator {
   static TextGenerator load(const std::filesystem::path& dir, const TextGeneratorOptions& o = {}) {
     TextGenerator g;
     g.model_ = load_causal_lm(dir, o.weights, o.load);
-    // A folder without tokenizer.json (e.g. from make_model) still runs from token ids.
+    // A folder without tokenizer.json (e.g. from make-model) still runs from token ids.
     if (std::filesystem::exists(dir / "tokenizer.json"))
       g.tokenizer_ = std::make_shared<Tokenizer>(Tokenizer::from_file(dir / "tokenizer.json"));
     g.dir_ = dir;
