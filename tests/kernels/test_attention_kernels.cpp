@@ -9,18 +9,13 @@
 #include <catch2/catch.hpp>
 
 #include "strata/kernels/attention.hpp"
+#include "support/random.hpp"
 
 namespace {
 
 using strata::kernels::KernelTable;
 
-std::vector<float> random_vec(std::size_t n, std::uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using strata::test::random_vec;
 
 // Q [nq] rows with a stride wider than hd (heads interleaved, rows not
 // vector-aligned), K and V for positions [0, pos0 + nq).

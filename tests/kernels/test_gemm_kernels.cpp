@@ -11,16 +11,11 @@
 #include "strata/kernels/gemm.hpp"
 #include "strata/layers/weights.hpp"
 #include "support/kernel_targets.hpp"
+#include "support/random.hpp"
 
 namespace {
 
-std::vector<float> random_vec(std::size_t n, std::uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using strata::test::random_vec;
 
 // Worst |got - want| relative to the size of the terms: Σ|x·w| bounds the
 // rounding error of any summation order.

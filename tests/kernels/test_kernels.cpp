@@ -8,15 +8,10 @@
 #include "strata/kernels/activation.hpp"
 #include "strata/kernels/norm.hpp"
 #include "strata/kernels/softmax.hpp"
+#include "support/random.hpp"
 
 namespace {
-std::vector<float> random_vec(std::size_t n, std::uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using strata::test::random_vec;
 float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   float m = 0;
   for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));

@@ -109,6 +109,14 @@ inline float widen_scalar(float x) {
 }
 
 // ---- 16-bit float loads, widened to one float batch ----
+// Fallback for targets without a conversion instruction sequence.
+template <class A, class H>
+inline vfloat<A> load_widen_scalar(const H* p) {
+  alignas(64) float tmp[vfloat<A>::size];
+  for (std::size_t i = 0; i < vfloat<A>::size; ++i) tmp[i] = widen_scalar<A>(p[i]);
+  return vfloat<A>::load_aligned(tmp);
+}
+
 // bf16 → f32 is exact: the 16 bits become the high half of the float.
 template <class A>
 inline vfloat<A> load_widen(const bf16* p) {
@@ -129,9 +137,7 @@ inline vfloat<A> load_widen(const bf16* p) {
     return vfloat<A>(_mm_castsi128_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), h)));
 #endif
   } else {
-    alignas(64) float tmp[vfloat<A>::size];
-    for (std::size_t i = 0; i < vfloat<A>::size; ++i) tmp[i] = widen_scalar<A>(p[i]);
-    return vfloat<A>::load_aligned(tmp);
+    return load_widen_scalar<A>(p);
   }
 }
 
@@ -161,9 +167,7 @@ inline vfloat<A> load_widen(const f16* p) {
     return vfloat<A>(_mm_castsi128_ps(_mm_or_si128(bits, sign)));
 #endif
   } else {
-    alignas(64) float tmp[vfloat<A>::size];
-    for (std::size_t i = 0; i < vfloat<A>::size; ++i) tmp[i] = widen_scalar<A>(p[i]);
-    return vfloat<A>::load_aligned(tmp);
+    return load_widen_scalar<A>(p);
   }
 }
 
