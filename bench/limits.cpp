@@ -16,6 +16,7 @@
 #include <iostream>
 #include <new>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -139,6 +140,7 @@ std::uint64_t parse_bytes(std::string_view flag, std::string_view text) {
 Options parse_args(int argc, char** argv, bool* help) {
   Options opt;
   *help = false;
+  std::set<std::string_view> seen;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     std::string_view name = arg;
@@ -148,6 +150,10 @@ Options parse_args(int argc, char** argv, bool* help) {
         name = arg.substr(0, eq);
         inline_value = arg.substr(eq + 1);
       }
+    }
+    // An option given twice (--threads 2 --threads=4) is refused, not overridden.
+    if (!seen.insert(name == "-h" ? std::string_view("--help") : name).second) {
+      throw UsageError{"option '" + std::string(name) + "' is given more than once"};
     }
     auto value = [&]() -> std::string_view {
       if (inline_value) return *inline_value;

@@ -121,6 +121,7 @@ Options parse(int argc, char** argv) {
     }
   }
   strata::check(have_model, "--model DIR is required (see --help)");
+  strata::check(!o.model.empty(), "--model: empty path");
   strata::check(std::filesystem::is_directory(o.model), "--model ", o.model.string(), ": no such directory");
   if (o.threads == 0) o.threads = int(std::clamp(std::thread::hardware_concurrency(), 1u, 1024u));
   return o;

@@ -1,11 +1,13 @@
 // Strict command-line parsing shared by the example programs: every value is
-// checked in full and against its range; any fault is a strata::Error whose
-// message names the flag.
+// checked in full and against its range, and an option given twice (e.g.
+// `--weights f32 --weights bf16`) is refused rather than silently overridden;
+// any fault is a strata::Error whose message names the flag.
 #pragma once
 
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,7 +21,11 @@ class Args {
   Args(int argc, char** argv) : args_(argv + 1, argv + argc) {}
 
   bool done() const { return i_ >= args_.size(); }
-  std::string_view next_flag() { return args_[i_++]; }
+  std::string_view next_flag() {
+    const std::string& f = args_[i_++];
+    check(seen_.insert(f).second, "option '", f, "' is given more than once");
+    return f;
+  }
 
   std::string value(std::string_view flag) {
     check(i_ < args_.size(), "missing value after ", flag);
@@ -35,7 +41,9 @@ class Args {
     const std::string v = value(flag);
     double x = 0;
     const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-    check(ec == std::errc() && p == v.data() + v.size() && std::isfinite(x), flag, ": '", v, "' is not a number");
+    const bool whole = p == v.data() + v.size() && !v.empty();
+    check(!(ec == std::errc::result_out_of_range && whole), flag, ": '", v, "' is out of range [", lo, ", ", hi, "]");
+    check(ec == std::errc() && whole && std::isfinite(x), flag, ": '", v, "' is not a number");
     check(x >= lo && x <= hi, flag, ": ", v, " is out of range [", lo, ", ", hi, "]");
     return x;
   }
@@ -67,6 +75,7 @@ class Args {
  private:
   std::vector<std::string> args_;
   std::size_t i_ = 0;
+  std::set<std::string> seen_;
 };
 
 }  // namespace strata::cli

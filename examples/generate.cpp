@@ -108,6 +108,7 @@ Options parse(int argc, char** argv) {
 // --model, else $STRATA_MODEL, else the shared TinyStories model.
 std::filesystem::path find_model(const Options& o) {
   if (o.model) {
+    strata::check(!o.model->empty(), "--model: empty path");
     strata::check(std::filesystem::is_directory(*o.model), "--model ", *o.model, ": no such directory");
     return *o.model;
   }

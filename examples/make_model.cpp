@@ -5,6 +5,9 @@
 //   make-model --out DIR [--hidden 768] [--layers 12] [--heads 12] [--kv-heads H]
 //              [--ffn 2048] [--vocab 32000] [--max-pos 2048] [--dtype f32|bf16|f16]
 //              [--model-type llama|mistral|qwen2] [--tied] [--seed S]
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -97,19 +100,6 @@ int main(int argc, char** argv) {
     const std::int64_t hd = s.hidden / s.heads, kvd = s.kv_heads * hd;
     strata::check(hd % 2 == 0, "head dim (hidden / heads = ", hd, ") must be even");
 
-    std::filesystem::create_directories(out);
-    nlohmann::ordered_json cfg = {
-        {"architectures", {model_type == "llama" ? "LlamaForCausalLM" : model_type == "mistral" ? "MistralForCausalLM" : "Qwen2ForCausalLM"}},
-        {"model_type", model_type}, {"hidden_size", s.hidden}, {"intermediate_size", s.ffn},
-        {"num_hidden_layers", s.layers}, {"num_attention_heads", s.heads}, {"num_key_value_heads", s.kv_heads},
-        {"vocab_size", s.vocab}, {"max_position_embeddings", s.max_pos}, {"rms_norm_eps", 1e-5},
-        {"rope_theta", 10000.0}, {"rope_scaling", nullptr}, {"hidden_act", "silu"}, {"tie_word_embeddings", tied},
-        {"bos_token_id", 1}, {"eos_token_id", 2},
-        {"torch_dtype", dt == strata::DType::F32 ? "float32" : dt == strata::DType::BF16 ? "bfloat16" : "float16"}};
-    if (model_type == "mistral") cfg["sliding_window"] = s.max_pos;
-    if (model_type == "qwen2") cfg["use_sliding_window"] = false;
-    std::ofstream(std::filesystem::path(out) / "config.json") << cfg.dump(2) << "\n";
-
     std::vector<strata::io::TensorToWrite> ts;
     std::uint64_t k = seed * 1000003;
     auto mat = [&](std::string name, std::int64_t r, std::int64_t c) {
@@ -141,8 +131,38 @@ int main(int argc, char** argv) {
     vec("model.norm.weight", s.hidden, true);
     if (!tied) mat("lm_head.weight", s.vocab, s.hidden);
 
-    std::size_t total = 0;
-    for (const auto& t : ts) total += t.nbytes();
+    // Sizes are bounded by the flag ranges (at most ~2^50 bytes in all), so the
+    // sums cannot overflow. Refuse what cannot be written before writing anything:
+    // each tensor is filled in memory whole, and all of them go to disk.
+    std::size_t total = 0, largest = 0;
+    for (const auto& t : ts) {
+      total += t.nbytes();
+      largest = std::max(largest, t.nbytes());
+    }
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && largest / std::size_t(page) >= std::size_t(pages))
+      strata::fail("the largest tensor is ", largest, " bytes, more than this machine's memory (",
+                   std::size_t(pages) * std::size_t(page), " bytes); choose a smaller shape");
+    std::filesystem::create_directories(out);
+    const auto free_bytes = std::filesystem::space(out).available;
+    strata::check(total <= free_bytes, "the checkpoint needs ", total, " bytes but ", out, " has ", free_bytes,
+                  " bytes free; choose a smaller shape");
+    nlohmann::ordered_json cfg = {
+        {"architectures", {model_type == "llama" ? "LlamaForCausalLM" : model_type == "mistral" ? "MistralForCausalLM" : "Qwen2ForCausalLM"}},
+        {"model_type", model_type}, {"hidden_size", s.hidden}, {"intermediate_size", s.ffn},
+        {"num_hidden_layers", s.layers}, {"num_attention_heads", s.heads}, {"num_key_value_heads", s.kv_heads},
+        {"vocab_size", s.vocab}, {"max_position_embeddings", s.max_pos}, {"rms_norm_eps", 1e-5},
+        {"rope_theta", 10000.0}, {"rope_scaling", nullptr}, {"hidden_act", "silu"}, {"tie_word_embeddings", tied},
+        {"bos_token_id", 1}, {"eos_token_id", 2},
+        {"torch_dtype", dt == strata::DType::F32 ? "float32" : dt == strata::DType::BF16 ? "bfloat16" : "float16"}};
+    if (model_type == "mistral") cfg["sliding_window"] = s.max_pos;
+    if (model_type == "qwen2") cfg["use_sliding_window"] = false;
+    const auto cfg_path = std::filesystem::path(out) / "config.json";
+    std::ofstream cfg_file(cfg_path);
+    cfg_file << cfg.dump(2) << "\n";
+    cfg_file.close();
+    strata::check(bool(cfg_file), cfg_path.string(), ": cannot write");
+
     const auto path = std::filesystem::path(out) / "model.safetensors";
     strata::io::write_safetensors(path, ts, {{"format", "pt"}}, [&](std::size_t i, std::size_t n) {
       std::cerr << "\rwriting " << path.string() << ": tensor " << i << "/" << n << std::flush;

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# usage: cli_test.sh GENERATE MAKE_MODEL CUSTOM_MODEL SHARED_DIR FIXTURES_DIR [STRATA_BENCH]
-# (STRATA_BENCH is left out when the benchmark suite is not built.)
+# usage: cli_test.sh GENERATE MAKE_MODEL CUSTOM_MODEL SHARED_DIR FIXTURES_DIR [STRATA_BENCH [STRATA_LIMITS]]
+# (STRATA_BENCH and STRATA_LIMITS are left out when the benchmark suite is not built.)
 set -u
 abs() { (cd "$(dirname "$1")" && echo "$(pwd)/$(basename "$1")"); }
 GEN=$(abs "$1") MAKE=$(abs "$2") CUSTOM=$(abs "$3") SHARED=$(abs "$4") FIX=$(abs "$5")
-BENCH=""
+BENCH="" LIMITS=""
 [ $# -ge 6 ] && [ -n "$6" ] && BENCH=$(abs "$6")
+[ $# -ge 7 ] && [ -n "$7" ] && LIMITS=$(abs "$7")
 MODEL=$SHARED/models/tinystories-656k
 GOLDEN=$SHARED/golden/tinystories-656k.json
 TMP=$(mktemp -d)
@@ -86,8 +87,10 @@ expect_error "bad weights" "--weights: 'q4' is not one of" -- "$GEN" --model "$M
 expect_error "missing model dir" "--model /nonexistent: no such directory" -- "$GEN" --model /nonexistent
 expect_error "bad STRATA_TARGET" "STRATA_TARGET=bogus: not a target" -- env STRATA_TARGET=bogus "$GEN" --model "$MODEL"
 expect_error "bad STRATA_MODEL" "\$STRATA_MODEL=/nonexistent: no such directory" -- env STRATA_MODEL=/nonexistent "$GEN"
-(cd "$TMP" && expect_error "no model anywhere" "pass --model DIR, set \$STRATA_MODEL, or provide ../shared/models/tinystories-656k" -- env -u STRATA_MODEL "$GEN") \
-  && true
+# (from a folder whose ../shared does not exist; not in a subshell, which would lose the counts)
+mkdir -p "$TMP/nowhere/deeper" && pushd "$TMP/nowhere/deeper" >/dev/null
+expect_error "no model anywhere" "pass --model DIR, set \$STRATA_MODEL, or provide ../shared/models/tinystories-656k" -- env -u STRATA_MODEL "$GEN"
+popd >/dev/null
 long_ids=$(python3 -c "print(','.join(['1']*600))" 2>/dev/null || printf '1%.0s,' $(seq 600) | sed 's/,$//')
 expect_error "prompt longer than the context" "the prompt is 600 tokens, longer than the model's context of 512" -- "$GEN" --model "$MODEL" --prompt-ids "$long_ids"
 mkdir -p "$TMP/broken" && cp "$MODEL/config.json" "$TMP/broken/" && printf 'garbage' >"$TMP/broken/model.safetensors"
@@ -163,6 +166,205 @@ PY
   expect_error "bench: bad STRATA_TARGET" "STRATA_TARGET=bogus: not a target" -- env STRATA_TARGET=bogus "$BENCH" --model "$TMP/bench" -p 8 -n 4
   expect_error "bench: corrupt weights" "model.safetensors" -- "$BENCH" --model "$TMP/broken" -p 4 -n 4
 fi
+
+# 10. Bad flags, tool by tool, from one table: each row is
+#   TOOL | what | a substring of the one-line error | the flags (shell words; '' is an empty string)
+# and is run as TOOL FLAGS (the flags are eval'd, so $MODEL, $FIX, $TMP and
+# $HUGE can be used; rows that get past flag parsing name a small valid model
+# or folder, so that the one bad value is the only fault). Every row must give
+# exactly one line on stderr containing the substring, and an exit status of
+# 1 or 2 (never 0, never a signal): strata-limits reports flag errors with
+# status 2, the others with 1. Rows for strata-bench and strata-limits run
+# only when those tools are built.
+HUGE=99999999999999999999
+touch "$TMP/a-file"
+trim() { sed -e 's/^ *//' -e 's/ *$//' <<<"$1"; }
+run_table() {
+  local tool what want flags bin
+  local -a argv
+  while IFS='|' read -r tool what want flags; do
+    tool=$(trim "$tool") what=$(trim "$what") want=$(trim "$want")
+    [ -z "$tool" ] && continue
+    case "$tool" in
+      '#'*) continue ;;
+      generate) bin=$GEN ;;
+      make-model) bin=$MAKE ;;
+      custom_model) bin=$CUSTOM ;;
+      strata-bench) bin=$BENCH ;;
+      strata-limits) bin=$LIMITS ;;
+      *) bad "table: unknown tool '$tool'"; continue ;;
+    esac
+    [ -z "$bin" ] && continue
+    eval "argv=($flags)"
+    expect_error "$tool: $what" "$want" -- "$bin" "${argv[@]}"
+  done
+}
+run_table <<'TABLE'
+# unknown options and stray words
+generate      | unknown option            | unknown option '--bogus'                 | --bogus
+generate      | lone dash                 | unknown option '-'                       | -
+generate      | stray word                | unknown option 'hello'                   | hello
+generate      | single-dash long option   | unknown option '-model'                  | -model x
+make-model    | unknown option            | unknown option '--bogus'                 | --bogus
+custom_model  | unknown option            | unknown option '--bogus'                 | --bogus
+strata-bench  | unknown option            | unknown option '--bogus'                 | --bogus
+strata-limits | unknown option            | unknown option '--bogus'                 | --bogus
+strata-limits | stray word                | unknown option 'hello'                   | hello
+# missing values (the flag is the last word)
+generate      | missing value --model     | missing value after --model              | --model
+generate      | missing value --prompt-ids| missing value after --prompt-ids         | --prompt-ids
+generate      | missing value -n          | missing value after -n                   | -n
+generate      | missing value --temp      | missing value after --temp               | --temp
+generate      | missing value --top-k     | missing value after --top-k              | --top-k
+generate      | missing value --top-p     | missing value after --top-p              | --top-p
+generate      | missing value --min-p     | missing value after --min-p              | --min-p
+generate      | missing value --repeat-penalty | missing value after --repeat-penalty | --repeat-penalty
+generate      | missing value --seed      | missing value after --seed               | --seed
+generate      | missing value --threads   | missing value after --threads            | --threads
+generate      | missing value --weights   | missing value after --weights            | --weights
+make-model    | missing value --out       | missing value after --out                | --out
+make-model    | missing value --hidden    | missing value after --hidden             | --hidden
+make-model    | missing value --layers    | missing value after --layers             | --layers
+make-model    | missing value --heads     | missing value after --heads              | --heads
+make-model    | missing value --kv-heads  | missing value after --kv-heads           | --kv-heads
+make-model    | missing value --ffn       | missing value after --ffn                | --ffn
+make-model    | missing value --vocab     | missing value after --vocab              | --vocab
+make-model    | missing value --max-pos   | missing value after --max-pos            | --max-pos
+make-model    | missing value --dtype     | missing value after --dtype              | --dtype
+make-model    | missing value --model-type| missing value after --model-type         | --model-type
+make-model    | missing value --seed      | missing value after --seed               | --seed
+custom_model  | missing value --model     | missing value after --model              | --model
+custom_model  | missing value --prompt-ids| missing value after --prompt-ids         | --prompt-ids
+custom_model  | missing value -n          | missing value after -n                   | -n
+strata-bench  | missing value --model     | missing value after --model              | --model
+strata-bench  | missing value -p          | missing value after -p                   | -p
+strata-bench  | missing value -n          | missing value after -n                   | -n
+strata-bench  | missing value --threads   | missing value after --threads            | --threads
+strata-bench  | missing value --repeats   | missing value after --repeats            | --repeats
+strata-limits | missing value --threads   | --threads: missing value                 | --threads
+strata-limits | missing value --bytes     | --bytes: missing value                   | --bytes
+strata-limits | missing value --repeats   | --repeats: missing value                 | --repeats
+# negative counts and values
+generate      | negative top-k            | --top-k: -1 is out of range              | --top-k -1
+generate      | negative seed             | --seed: -1 is out of range               | --seed -1
+generate      | negative threads          | --threads: -2 is out of range            | --threads -2
+generate      | negative top-p            | --top-p: -0.5 is out of range            | --top-p -0.5
+generate      | negative min-p            | --min-p: -0.1 is out of range            | --min-p -0.1
+generate      | negative repeat penalty   | --repeat-penalty: -1 is out of range     | --repeat-penalty -1
+generate      | negative prompt id        | --prompt-ids: -1 is out of range         | --model "$MODEL" --prompt-ids 1,-1
+make-model    | negative hidden           | --hidden: -64 is out of range            | --hidden -64
+make-model    | negative layers           | --layers: -1 is out of range             | --layers -1
+make-model    | negative seed             | --seed: -1 is out of range               | --seed -1
+custom_model  | negative count            | -n: -1 is out of range                   | -n -1
+custom_model  | negative prompt id        | --prompt-ids: -5 is out of range         | --prompt-ids -5
+strata-bench  | negative prompt           | -p: -1 is out of range                   | -p -1
+strata-bench  | negative threads          | --threads: -1 is out of range            | --threads -1
+strata-bench  | negative repeats          | --repeats: -3 is out of range            | --repeats -3
+strata-limits | negative threads          | --threads: -1 is out of range            | --threads -1
+strata-limits | negative bytes            | --bytes: -1M is out of range             | --bytes -1M
+# zero where it is invalid
+generate      | zero repeat penalty       | --repeat-penalty: 0 is out of range      | --repeat-penalty 0
+make-model    | zero hidden               | --hidden: 0 is out of range              | --hidden 0
+make-model    | zero layers               | --layers: 0 is out of range              | --layers 0
+make-model    | zero heads                | --heads: 0 is out of range               | --heads 0
+make-model    | zero kv heads             | --kv-heads: 0 is out of range            | --kv-heads 0
+make-model    | zero ffn                  | --ffn: 0 is out of range                 | --ffn 0
+make-model    | zero vocab                | --vocab: 0 is out of range               | --vocab 0
+make-model    | zero max-pos              | --max-pos: 0 is out of range             | --max-pos 0
+strata-bench  | zero decode steps         | -n: 0 is out of range                    | -n 0
+strata-bench  | zero threads              | --threads: 0 is out of range             | --threads 0
+strata-limits | zero threads              | --threads: 0 is out of range             | --threads 0
+strata-limits | zero repeats              | --repeats: 0 is out of range             | --repeats 0
+strata-limits | zero bytes                | --bytes: 0 is out of range               | --bytes 0
+# huge numbers
+generate      | huge top-k                | --top-k: '99999999999999999999' is out of range | --top-k $HUGE
+generate      | huge seed                 | --seed: '99999999999999999999' is out of range  | --seed $HUGE
+generate      | huge threads              | --threads: '99999999999999999999' is out of range | --threads $HUGE
+generate      | huge temperature          | --temp: '1e400' is out of range          | --temp 1e400
+generate      | temperature above range   | --temp: 1000 is out of range             | --temp 1000
+generate      | huge prompt id            | --prompt-ids: 99999999999 is out of range | --model "$MODEL" --prompt-ids 1,99999999999
+generate      | prompt id above int32     | --prompt-ids: 2147483648 is out of range | --model "$MODEL" --prompt-ids 2147483648
+generate      | id beyond 64 bits         | --prompt-ids: '99999999999999999999' is out of range | --model "$MODEL" --prompt-ids $HUGE
+make-model    | huge hidden               | --hidden: '99999999999999999999' is out of range | --hidden $HUGE
+make-model    | huge vocab                | --vocab: 99999999999 is out of range     | --vocab 99999999999
+make-model    | too many layers           | --layers: 1025 is out of range           | --layers 1025
+make-model    | tensor larger than memory | more than this machine's memory          | --out "$TMP/mm" --hidden 65536 --heads 512 --vocab 4194304 --layers 1
+custom_model  | huge count                | -n: '99999999999999999999' is out of range | -n $HUGE
+custom_model  | count beyond the context  | KV cache capacity 1048578 is out of range [1, 128] | --model "$FIX/llama/gqa_tied" -n 1048576
+strata-bench  | huge threads              | --threads: '99999999999999999999' is out of range | --threads $HUGE
+strata-bench  | huge decode steps         | -n: '99999999999999999999' is out of range | -n $HUGE
+strata-bench  | too many repeats          | --repeats: 1001 is out of range          | --repeats 1001
+strata-limits | huge threads              | --threads: 99999999999999999999 is out of range | --threads $HUGE
+strata-limits | huge bytes                | --bytes: 99999999999999999999 is out of range   | --bytes $HUGE
+strata-limits | bytes above 64 GiB        | --bytes: 65G is out of range             | --bytes 65G
+strata-limits | bytes below 1 MiB         | --bytes: 100 is out of range             | --bytes 100
+strata-limits | too many repeats          | --repeats: 1001 is out of range          | --repeats 1001
+# not numbers
+generate      | non-numeric top-k         | --top-k: 'many' is not an integer        | --top-k many
+generate      | fractional seed           | --seed: '1.5' is not an integer          | --seed 1.5
+generate      | hex count                 | -n: '0x10' is not an integer             | -n 0x10
+generate      | count with a space        | -n: ' 5' is not an integer               | -n ' 5'
+generate      | count with a plus sign    | -n: '+5' is not an integer               | -n +5
+generate      | word temperature          | --temp: 'hot' is not a number            | --temp hot
+generate      | infinite temperature      | --temp: 'inf' is not a number            | --temp inf
+generate      | top-p with trailing junk  | --top-p: '0.5x' is not a number          | --top-p 0.5x
+generate      | empty id in the list      | --prompt-ids: '' is not an integer       | --model "$MODEL" --prompt-ids 1,,2
+generate      | trailing comma in the list| --prompt-ids: '' is not an integer       | --model "$MODEL" --prompt-ids 1,2,
+make-model    | fractional hidden         | --hidden: '64.5' is not an integer       | --hidden 64.5
+make-model    | word layers               | --layers: 'two' is not an integer        | --layers two
+custom_model  | word count                | -n: 'x' is not an integer                | -n x
+custom_model  | bad prompt ids            | --prompt-ids: 'a' is not an integer      | --prompt-ids 1,a
+strata-bench  | word prompt               | -p: 'x' is not an integer                | -p x
+strata-bench  | fractional repeats        | --repeats: '1.5' is not an integer       | --repeats 1.5
+strata-limits | word threads              | --threads: expected an integer, got 'x'  | --threads x
+strata-limits | bad byte suffix           | --bytes: expected a byte count           | --bytes 1X
+strata-limits | fractional repeats        | --repeats: expected an integer, got '1.5'| --repeats 1.5
+# empty strings
+generate      | empty model path          | --model: empty path                      | --model ''
+generate      | empty count               | -n: '' is not an integer                 | -n ''
+generate      | empty temperature         | --temp: '' is not a number               | --temp ''
+generate      | empty prompt ids          | --prompt-ids: empty list                 | --model "$MODEL" --prompt-ids ''
+generate      | empty weights             | --weights: '' is not one of f32, bf16, f16 | --weights ''
+make-model    | empty out                 | --out DIR is required                    | --out ''
+make-model    | empty dtype               | --dtype: '' is not one of f32, bf16, f16 | --dtype ''
+make-model    | empty model type          | --model-type: '' is not one of llama, mistral, qwen2 | --model-type ''
+custom_model  | empty model               | --model DIR is required                  | --model ''
+custom_model  | empty prompt ids          | --prompt-ids: empty list                 | --prompt-ids ''
+strata-bench  | empty model               | --model: empty path                      | --model ''
+strata-bench  | empty quant               | --quant : not supported                  | --quant ''
+strata-limits | empty threads             | --threads: expected an integer, got ''   | --threads ''
+strata-limits | empty inline bytes        | --bytes: expected a byte count           | --bytes=
+# the same option twice (conflicting or not): refused, never silently overridden
+generate      | repeated model            | option '--model' is given more than once | --model /tmp --model /tmp
+generate      | conflicting threads       | option '--threads' is given more than once | --threads 1 --threads 2
+generate      | conflicting weights       | option '--weights' is given more than once | --weights f32 --weights bf16
+generate      | conflicting temperatures  | option '--temp' is given more than once  | --temp 0 --temp 1
+generate      | repeated switch           | option '--ids' is given more than once   | --ids --ids
+generate      | prompt and prompt ids     | cannot be used together                  | --prompt hi --prompt-ids 1
+make-model    | conflicting dtypes        | option '--dtype' is given more than once | --dtype f32 --dtype bf16
+make-model    | repeated out              | option '--out' is given more than once   | --out "$TMP/mm" --out "$TMP/other"
+custom_model  | conflicting counts        | option '-n' is given more than once      | -n 1 -n 2
+strata-bench  | conflicting quant         | option '--quant' is given more than once | --quant f32 --quant bf16
+strata-bench  | conflicting prompts       | option '-p' is given more than once      | -p 4 -p 8
+strata-limits | conflicting threads       | option '--threads' is given more than once | --threads 1 --threads=2
+strata-limits | repeated json             | option '--json' is given more than once  | --json --json
+strata-limits | switch with a value       | --json: takes no value                   | --json=1
+# values the tool cannot use
+generate      | weights type              | --weights: 'q4' is not one of            | --weights q4
+generate      | model folder is a file    | a-file: no such directory                | --model "$TMP/a-file"
+generate      | id outside the vocabulary | token id 2048 is out of range [0, 2048)  | --model "$MODEL" --prompt-ids 2048
+make-model    | no output folder          | --out DIR is required                    | --hidden 64
+make-model    | heads not dividing hidden | must be divisible by --heads             | --out "$TMP/mm" --hidden 65 --heads 4
+make-model    | kv heads not dividing heads | --heads must be a multiple of --kv-heads | --out "$TMP/mm" --heads 4 --kv-heads 3
+make-model    | odd head dim              | must be even                             | --out "$TMP/mm" --hidden 12 --heads 4
+make-model    | out is a file             | a-file                                   | --out "$TMP/a-file" --hidden 8 --heads 2 --layers 1 --ffn 8 --vocab 16 --max-pos 8
+make-model    | model type                | --model-type: 'gpt2' is not one of       | --model-type gpt2
+custom_model  | no model                  | --model DIR is required                  | -n 2
+custom_model  | no such folder            | config.json: not found                   | --model /nonexistent
+custom_model  | id outside the vocabulary | token id 64 is out of range [0, 64)      | --model "$FIX/llama/gqa_tied" --prompt-ids 64
+strata-bench  | no such folder            | --model /nonexistent: no such directory  | --model /nonexistent
+strata-bench  | quant type                | --quant q8: not supported                | --quant q8
+TABLE
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

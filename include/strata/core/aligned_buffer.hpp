@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -36,6 +37,8 @@ class AlignedBuffer {
     p_ = nullptr;
     n_ = 0;
     if (n == 0) return;
+    // n * sizeof(T), rounded up to kAlign, must not wrap around.
+    if (n > (SIZE_MAX - kAlign) / sizeof(T)) throw std::bad_alloc();
     const std::size_t bytes = (n * sizeof(T) + kAlign - 1) / kAlign * kAlign;
     p_ = static_cast<T*>(std::aligned_alloc(kAlign, bytes));
     if (!p_) throw std::bad_alloc();

@@ -6,16 +6,17 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <optional>
-#include <sstream>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "strata/core/error.hpp"
+#include "strata/io/json_file.hpp"
 
 namespace strata {
 
@@ -29,6 +30,8 @@ struct ConfigLimits {
   static constexpr std::int64_t max_head_dim = 1024;
   static constexpr std::int64_t max_vocab = 1 << 22;
   static constexpr std::int64_t max_positions = 1 << 24;
+  // config.json / generation_config.json size (real ones are a few KB).
+  static constexpr std::uint64_t max_file_bytes = std::uint64_t{16} << 20;
 };
 
 struct RopeScaling {
@@ -66,17 +69,15 @@ struct ModelConfig {
 
 namespace detail {
 
+// A config file: a regular file of at most ConfigLimits::max_file_bytes,
+// JSON nested at most io::JsonLimits::max_depth levels.
 inline nlohmann::json read_json_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  check(bool(in), p.string(), ": cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  try {
-    return nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::exception& e) {
-    fail(p.string(), ": not valid JSON (", e.what(), ")");
-  }
+  return io::detail::read_json_file_bounded(p, ConfigLimits::max_file_bytes);
 }
+
+// A value or string from the file, for a message (one line, cut short).
+inline std::string shown_json(const nlohmann::json& v) { return io::detail::printable_json(v); }
+inline std::string shown(std::string_view s) { return "'" + io::detail::printable(s) + "'"; }
 
 class ConfigReader {
  public:
@@ -94,9 +95,11 @@ class ConfigReader {
     return has(key) ? integer(key, lo, hi) : dflt;
   }
   std::int64_t integer_value(const nlohmann::json& v, const char* key, std::int64_t lo, std::int64_t hi) const {
-    check(v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() &&
-                                    std::abs(v.get<double>()) < 9e15),
-          src_, ": field '", key, "' must be an integer, got ", v.dump());
+    if (!(v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() &&
+                                    std::abs(v.get<double>()) < 9e15)))
+      fail(src_, ": field '", key, "' must be an integer, got ", shown_json(v));
+    if (v.is_number_unsigned() && v.get<std::uint64_t>() > std::uint64_t(hi))
+      fail(src_, ": field '", key, "' = ", v.get<std::uint64_t>(), " is out of range [", lo, ", ", hi, "]");
     const std::int64_t x = v.is_number_integer() ? v.get<std::int64_t>() : std::int64_t(v.get<double>());
     check(x >= lo && x <= hi, src_, ": field '", key, "' = ", x, " is out of range [", lo, ", ", hi, "]");
     return x;
@@ -104,7 +107,7 @@ class ConfigReader {
   double number_or(const char* key, double dflt, double lo, double hi) const {
     if (!has(key)) return dflt;
     const auto& v = j_.at(key);
-    check(v.is_number(), src_, ": field '", key, "' must be a number, got ", v.dump());
+    if (!v.is_number()) fail(src_, ": field '", key, "' must be a number, got ", shown_json(v));
     const double x = v.get<double>();
     check(std::isfinite(x) && x >= lo && x <= hi, src_, ": field '", key, "' = ", x, " is out of range [", lo,
           ", ", hi, "]");
@@ -113,13 +116,13 @@ class ConfigReader {
   bool boolean_or(const char* key, bool dflt) const {
     if (!has(key)) return dflt;
     const auto& v = j_.at(key);
-    check(v.is_boolean(), src_, ": field '", key, "' must be true or false, got ", v.dump());
+    if (!v.is_boolean()) fail(src_, ": field '", key, "' must be true or false, got ", shown_json(v));
     return v.get<bool>();
   }
   std::string string_or(const char* key, std::string dflt) const {
     if (!has(key)) return dflt;
     const auto& v = j_.at(key);
-    check(v.is_string(), src_, ": field '", key, "' must be a string, got ", v.dump());
+    if (!v.is_string()) fail(src_, ": field '", key, "' must be a string, got ", shown_json(v));
     return v.get<std::string>();
   }
   // An id or a list of ids (eos_token_id may be either).
@@ -151,7 +154,7 @@ inline RopeScaling parse_rope_scaling(const ConfigReader& r) {
   std::string type = s.string_or("rope_type", s.string_or("type", ""));
   check(!type.empty(), src, ": missing 'rope_type'");
   if (type == "default") return rs;
-  check(type == "llama3", src, ": rope_type '", type, "' is not supported (supported: default, llama3)");
+  check(type == "llama3", src, ": rope_type ", shown(type), " is not supported (supported: default, llama3)");
   rs.kind = RopeScaling::Kind::Llama3;
   check(s.has("factor"), src, ": required field 'factor' is missing");
   rs.factor = s.number_or("factor", 1.0, 1.0, 1e6);
@@ -173,8 +176,8 @@ inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string
   ModelConfig c;
   c.model_type = r.string_or("model_type", "");
   check(!c.model_type.empty(), source, ": required field 'model_type' is missing");
-  check(c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2", source, ": model_type '",
-        c.model_type, "' is not supported (supported: llama, mistral, qwen2)");
+  check(c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2", source, ": model_type ",
+        detail::shown(c.model_type), " is not supported (supported: llama, mistral, qwen2)");
 
   c.hidden_size = r.integer("hidden_size", 1, L::max_hidden);
   c.intermediate_size = r.integer("intermediate_size", 1, L::max_intermediate);
@@ -202,7 +205,7 @@ inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string
   c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", false);
 
   const std::string act = r.string_or("hidden_act", "silu");
-  check(act == "silu", source, ": hidden_act '", act, "' is not supported (supported: silu)");
+  check(act == "silu", source, ": hidden_act ", detail::shown(act), " is not supported (supported: silu)");
   check(!r.boolean_or("mlp_bias", false), source, ": mlp_bias true is not supported");
 
   if (c.model_type == "llama") {
@@ -228,11 +231,12 @@ inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string
 // bos/eos ids take precedence (as in transformers' generate()).
 inline ModelConfig load_model_config(const std::filesystem::path& dir) {
   const auto cfg_path = dir / "config.json";
-  check(std::filesystem::exists(cfg_path), cfg_path.string(), ": not found (is ", dir.string(),
+  std::error_code ec;
+  check(std::filesystem::exists(cfg_path, ec), cfg_path.string(), ": not found (is ", dir.string(),
         " a Hugging Face model folder?)");
   ModelConfig c = parse_model_config(detail::read_json_file(cfg_path), cfg_path.string());
   const auto gen_path = dir / "generation_config.json";
-  if (std::filesystem::exists(gen_path)) {
+  if (std::filesystem::exists(gen_path, ec)) {
     const auto gj = detail::read_json_file(gen_path);
     detail::ConfigReader g(gj, gen_path.string());
     if (auto bos = g.id_list("bos_token_id", c.vocab_size); !bos.empty()) c.bos_token_id = bos[0];

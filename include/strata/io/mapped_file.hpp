@@ -1,13 +1,21 @@
 // MappedFile: a read-only, private memory mapping of a whole file (POSIX).
 //
-// The mapping lives as long as the object; the file descriptor is closed as
-// soon as the mapping exists. An empty file is not mapped: data() is nullptr
-// and size() is 0. Only regular files are accepted (opening a FIFO or device
-// must not block or read an endless stream).
+// The mapping and the file descriptor live as long as the object. An empty
+// file is not mapped: data() is nullptr and size() is 0. Only regular files
+// are accepted (opening a FIFO or device must not block or read an endless
+// stream).
 //
-// Caveat of every mmap reader: if another process truncates the file while it
-// is mapped, touching the lost pages raises SIGBUS. Model files are expected
-// to stay unchanged while loaded.
+// Files that change while mapped: if another process truncates the file,
+// touching the lost pages raises SIGBUS, and a rewrite in place shows through
+// the mapping. strata therefore reads a checkpoint's bytes only while loading
+// (layers copy every tensor into memory of their own, and a loaded model keeps
+// no mapping), and check_unchanged() (an fstat on the descriptor kept open
+// here) is called before each tensor is read, so a file that shrank since it
+// was opened is a strata::Error instead of a crash. A shrink that races
+// between that check and the read it guards can still fault: the window is a
+// single tensor's copy, during load only. Metadata (a safetensors header, an
+// index) is read with read(), which uses pread, not the mapping: a file cut
+// short there is an error, never a fault.
 #pragma once
 
 #include <fcntl.h>
@@ -21,6 +29,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <string>
 #include <utility>
 
 #include "strata/core/error.hpp"
@@ -66,7 +75,7 @@ class MappedFile {
       }
       data_ = static_cast<const std::byte*>(p);
     }
-    ::close(fd);
+    fd_ = fd;  // kept for check_unchanged()
   }
 
   MappedFile(const MappedFile&) = delete;
@@ -75,7 +84,8 @@ class MappedFile {
   MappedFile(MappedFile&& other) noexcept
       : path_(std::move(other.path_)),
         data_(std::exchange(other.data_, nullptr)),
-        size_(std::exchange(other.size_, 0)) {}
+        size_(std::exchange(other.size_, 0)),
+        fd_(std::exchange(other.fd_, -1)) {}
 
   MappedFile& operator=(MappedFile&& other) noexcept {
     if (this != &other) {
@@ -83,6 +93,7 @@ class MappedFile {
       path_ = std::move(other.path_);
       data_ = std::exchange(other.data_, nullptr);
       size_ = std::exchange(other.size_, 0);
+      fd_ = std::exchange(other.fd_, -1);
     }
     return *this;
   }
@@ -92,6 +103,44 @@ class MappedFile {
   const std::byte* data() const { return data_; }
   std::size_t size() const { return size_; }
   const std::filesystem::path& path() const { return path_; }
+
+  // Throws strata::Error if the file no longer has the size it had when it
+  // was mapped ("FILE: changed size while loading (was N bytes, now M)").
+  // One fstat: cheap enough to call before every tensor is read. A file
+  // replaced by rename is not an error: the mapping keeps the old contents.
+  void check_unchanged() const {
+    if (fd_ < 0) return;
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) {
+      const int err = errno;
+      fail(path_.string(), ": cannot stat: ", std::strerror(err));
+    }
+    if (st.st_size < 0 || static_cast<std::uintmax_t>(st.st_size) != size_)
+      fail(path_.string(), ": changed size while loading (was ", size_, " bytes, now ", st.st_size, ")");
+  }
+
+  // n bytes at offset, read with pread (not through the mapping): a file
+  // that shrank meanwhile is a strata::Error, not a SIGBUS. offset + n must
+  // lie within size().
+  std::string read(std::uint64_t offset, std::size_t n) const {
+    if (offset > size_ || n > size_ - offset)
+      fail(path_.string(), ": read of ", n, " bytes at offset ", offset, " is outside the file (", size_, " bytes)");
+    std::string out(n, '\0');
+    for (std::size_t done = 0; done < n;) {
+      const ::ssize_t r = ::pread(fd_, out.data() + done, n - done, static_cast<::off_t>(offset + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) {
+        const int err = errno;
+        fail(path_.string(), ": cannot read: ", std::strerror(err));
+      }
+      if (r == 0) {  // end of file before offset + n: the file shrank
+        check_unchanged();
+        fail(path_.string(), ": unexpected end of file at offset ", offset + done);
+      }
+      done += static_cast<std::size_t>(r);
+    }
+    return out;
+  }
 
   // Asks the kernel to start reading the whole file in (MADV_WILLNEED). A hint
   // only: failures are ignored.
@@ -114,13 +163,16 @@ class MappedFile {
  private:
   void unmap() noexcept {
     if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+    if (fd_ >= 0) ::close(fd_);
     data_ = nullptr;
     size_ = 0;
+    fd_ = -1;
   }
 
   std::filesystem::path path_;
   const std::byte* data_ = nullptr;
   std::size_t size_ = 0;
+  int fd_ = -1;
 };
 
 }  // namespace strata::io

@@ -21,6 +21,12 @@
 // must be in the shard it names, and no tensor may appear in two shards.
 // Tensors present in a shard but not listed in the weight map are loaded too,
 // as Hugging Face transformers does.
+//
+// A TensorView points into the mapping. Readers call
+// Checkpoint::check_unchanged(t) just before copying t's bytes, so a file
+// truncated after it was opened is an error rather than a SIGBUS (see
+// mapped_file.hpp for what that check cannot cover); layers copy every tensor
+// at load and keep no view, so the files are never read after loading.
 #pragma once
 
 #include <algorithm>
@@ -45,6 +51,7 @@
 
 #include "strata/core/dtype.hpp"
 #include "strata/core/error.hpp"
+#include "strata/io/json_file.hpp"
 #include "strata/io/mapped_file.hpp"
 
 namespace strata::io {
@@ -85,10 +92,14 @@ struct TensorView {
 namespace detail {
 
 // A string as a JSON string literal: quoted, control characters escaped,
-// invalid UTF-8 replaced. Keeps names from files printable on one line.
+// invalid UTF-8 replaced, cut after 256 bytes. Keeps names from files
+// printable on one short line.
 inline std::string quote(std::string_view s) {
-  return nlohmann::json(std::string(s))
-      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  constexpr std::size_t max_bytes = 256;  // names from a file can be megabytes long
+  std::string q = nlohmann::json(std::string(s.substr(0, max_bytes)))
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (s.size() > max_bytes) q.insert(q.size() - 1, "...");  // inside the closing quote
+  return q;
 }
 
 inline std::string shape_str(std::span<const std::int64_t> shape) {
@@ -139,7 +150,7 @@ inline nlohmann::json parse_untrusted_json(std::string_view text, const std::str
   try {
     return json::parse(text.begin(), text.end(), callback);
   } catch (const json::exception& e) {
-    fail(where, ": not valid JSON: ", e.what());
+    fail(where, ": not valid JSON: ", json_error(e));  // the error cut short
   }
 }
 
@@ -208,6 +219,8 @@ class SafetensorsFile {
   const std::filesystem::path& path() const { return map_.path(); }
   // The whole mapping (header included), e.g. to prefetch it.
   const MappedFile& mapping() const { return map_; }
+  // Throws strata::Error if the file's size changed since it was opened.
+  void check_unchanged() const { map_.check_unchanged(); }
 
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
@@ -232,14 +245,15 @@ inline void SafetensorsFile::parse() {
   const std::uint64_t file_size = map_.size();
   check(file_size >= 8, where, ": file is ", file_size,
         " bytes, too short for a safetensors file (it must start with an 8-byte header length)");
-  const std::uint64_t n = detail::load_le64(map_.data());
+  // Header bytes are read with pread, not through the mapping (mapped_file.hpp).
+  const std::string len8 = map_.read(0, 8);
+  const std::uint64_t n = detail::load_le64(reinterpret_cast<const std::byte*>(len8.data()));
   check(n <= SafetensorsLimits::max_header_bytes, where, ": header length ", n,
         " exceeds the limit of ", SafetensorsLimits::max_header_bytes, " bytes");
   check(n <= file_size - 8, where, ": header length ", n, " is larger than the file allows (",
         file_size, " bytes in all, so at most ", file_size - 8, ")");
 
-  const std::string_view text(reinterpret_cast<const char*>(map_.data() + 8),
-                              static_cast<std::size_t>(n));
+  const std::string text = map_.read(8, static_cast<std::size_t>(n));
   const nlohmann::json header = detail::parse_untrusted_json(text, where + ": header");
   check(header.is_object(), where, ": header is not a JSON object but a JSON ", header.type_name());
   check(header.size() <= SafetensorsLimits::max_tensors + 1, where, ": header lists ",
@@ -415,6 +429,19 @@ class Checkpoint {
     return state_ ? state_->files : none;
   }
 
+  // Throws strata::Error ("FILE: changed size while loading (was N bytes,
+  // now M)") if the file holding t is no longer the size it was when opened:
+  // call it right before reading t's bytes.
+  void check_unchanged(const TensorView& t) const {
+    if (!state_) return;
+    for (const auto& f : state_->files) {
+      const MappedFile& m = f->mapping();
+      if (t.data >= m.data() && t.data < m.data() + m.size()) return f->check_unchanged();
+    }
+    for (const auto& f : state_->files)  // an empty tensor at the very end
+      if (f->path() == t.file) return f->check_unchanged();
+  }
+
   // Tells the OS this process is done reading tensor t's bytes (they were
   // copied into another layout): its pages leave the resident set. A hint.
   void release(const TensorView& t) const {
@@ -498,8 +525,7 @@ inline Checkpoint Checkpoint::open_index(const std::filesystem::path& dir,
   const MappedFile map(index);
   check(map.size() <= SafetensorsLimits::max_index_bytes, where, ": file is ", map.size(),
         " bytes, more than the limit of ", SafetensorsLimits::max_index_bytes);
-  const nlohmann::json doc = detail::parse_untrusted_json(
-      std::string_view(reinterpret_cast<const char*>(map.data()), map.size()), where);
+  const nlohmann::json doc = detail::parse_untrusted_json(map.read(0, map.size()), where);
   check(doc.is_object(), where, ": not a JSON object but a JSON ", doc.type_name());
   check(doc.contains("weight_map"), where, ": missing \"weight_map\"");
   const auto& weight_map = doc.at("weight_map");

@@ -51,6 +51,7 @@
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -58,6 +59,7 @@
 #include <nlohmann/json.hpp>
 
 #include "strata/core/error.hpp"
+#include "strata/io/json_file.hpp"
 
 namespace strata {
 
@@ -65,9 +67,20 @@ namespace tokenizer_detail {
 
 using json = nlohmann::json;
 
-// Largest id accepted in a tokenizer.json: far above any published vocabulary,
-// small enough that a table indexed by id stays affordable.
+// Largest id accepted in a tokenizer.json: far above any published vocabulary.
+// (Pieces are looked up by id in hash maps, so a large id costs no memory.)
 inline constexpr std::int64_t max_token_id = (std::int64_t{1} << 24) - 1;
+
+// tokenizer.json size: the largest published ones are a few tens of MB.
+inline constexpr std::uint64_t max_file_bytes = std::uint64_t{1} << 30;
+
+// How much longer the normalizer, or the decoder's Replace steps, may make a
+// text: chained Replace steps multiply (a -> aa, ten times, is 1024-fold), so
+// a small hostile file could otherwise make encode() or decode() allocate
+// without bound. Real tokenizers grow text at most 3-fold (" " -> U+2581) and
+// prepend 3 bytes.
+inline constexpr std::uint64_t max_growth_factor = 64;
+inline constexpr std::uint64_t max_prepend_bytes = 256;
 
 // ---- UTF-8 ------------------------------------------------------------------
 
@@ -143,14 +156,8 @@ inline std::string replace_all(std::string_view s, std::string_view pattern, std
   return out;
 }
 
-inline std::string shown(std::string_view s) {
-  constexpr std::size_t max_shown = 60;
-  std::string out = "'";
-  out.append(s.substr(0, max_shown));
-  if (s.size() > max_shown) out.append("...");
-  out.append("'");
-  return out;
-}
+// Text from the file or the input, for a message: quoted, one line, cut short.
+inline std::string shown(std::string_view s) { return "'" + io::detail::printable(s, 60) + "'"; }
 
 // ---- JSON access with errors that name the file and the field -----------------
 
@@ -252,8 +259,17 @@ class Normalizer {
       for (std::size_t i = 0, n = list.array_size(); i < n; ++i) parse(list.item(i));
     } else if (type == "Prepend") {
       steps_.push_back(PrependNorm{f.at("prepend").str()});
+      prepended_ += std::get<PrependNorm>(steps_.back()).prepend.size();
+      if (prepended_ > max_prepend_bytes)
+        f.fail("the normalizer prepends more than ", max_prepend_bytes, " bytes (not supported)");
     } else if (type == "Replace") {
       auto [pattern, content] = parse_replace(f);
+      const std::uint64_t step = replace_growth(pattern, content);
+      factor_ *= step;
+      prepended_ *= step;
+      if (factor_ > max_growth_factor || prepended_ > max_prepend_bytes)
+        f.fail("the normalizer's Replace steps can make a text more than ", max_growth_factor,
+               " times longer (not supported)");
       steps_.push_back(ReplaceNorm{std::move(pattern), std::move(content)});
     } else {
       f.fail("unsupported normalizer ", shown(type), " (supported: Sequence, Prepend, Replace)");
@@ -285,8 +301,15 @@ class Normalizer {
     return {std::move(s), f.at("content").str()};
   }
 
+  // How many times longer one Replace step can make a text (at least 1).
+  static std::uint64_t replace_growth(const std::string& pattern, const std::string& content) {
+    return std::max<std::uint64_t>(1, (content.size() + pattern.size() - 1) / pattern.size());
+  }
+
  private:
   std::vector<NormStep> steps_;
+  std::uint64_t factor_ = 1;     // output bytes per input byte, at most
+  std::uint64_t prepended_ = 0;  // plus at most this many
 };
 
 // ---- added tokens -----------------------------------------------------------------
@@ -535,8 +558,8 @@ class BpeModel {
 
   // The vocab piece with this id, if any.
   const std::string* piece(std::int32_t id) const {
-    if (id < 0 || std::size_t(id) >= pieces_.size() || !pieces_[std::size_t(id)]) return nullptr;
-    return &*pieces_[std::size_t(id)];
+    const auto it = pieces_.find(id);
+    return it == pieces_.end() ? nullptr : &it->second;
   }
 
   // Appends the ids of one word (a pre-tokenized, normalized piece of text).
@@ -594,8 +617,7 @@ class BpeModel {
       const auto id = std::int32_t(entry.integer(0, max_token_id));
       if (const std::string* other = piece(id)) entry.fail("id ", id, " is already used by ", shown(*other));
       vocab_.emplace(text, id);
-      if (pieces_.size() <= std::size_t(id)) pieces_.resize(std::size_t(id) + 1);
-      pieces_[std::size_t(id)] = text;
+      pieces_.emplace(id, text);
     }
   }
 
@@ -723,7 +745,7 @@ class BpeModel {
   }
 
   Vocab vocab_;
-  std::vector<std::optional<std::string>> pieces_;       // id -> vocab piece
+  std::unordered_map<std::int32_t, std::string> pieces_;  // id -> vocab piece
   std::unordered_map<std::uint64_t, MergeRule> merges_;  // (left id, right id) -> rule
   std::optional<std::int32_t> unk_id_;
   bool fuse_unk_ = false, byte_fallback_ = false, ignore_merges_ = false;
@@ -844,6 +866,10 @@ class Decoder {
       for (std::size_t i = 0, n = list.array_size(); i < n; ++i) parse(list.item(i));
     } else if (type == "Replace") {
       auto [pattern, content] = Normalizer::parse_replace(f);
+      factor_ *= Normalizer::replace_growth(pattern, content);
+      if (factor_ > max_growth_factor)
+        f.fail("the decoder's Replace steps can make a text more than ", max_growth_factor,
+               " times longer (not supported)");
       steps_.push_back(ReplaceDec{std::move(pattern), std::move(content)});
     } else if (type == "ByteFallback") {
       steps_.push_back(ByteFallbackDec{});
@@ -968,6 +994,7 @@ class Decoder {
 
   bool present_ = false;
   std::vector<DecodeStep> steps_;
+  std::uint64_t factor_ = 1;  // decoded bytes per piece byte, at most (Replace steps)
 };
 
 }  // namespace tokenizer_detail
@@ -976,26 +1003,20 @@ class Decoder {
 // loading; encode/decode are const and safe to call from several threads.
 class Tokenizer {
  public:
+  // Reads a regular file of at most 1 GiB (a FIFO or device is refused
+  // rather than read without end).
   static Tokenizer from_file(const std::filesystem::path& tokenizer_json) {
     std::error_code ec;
     check(!std::filesystem::is_directory(tokenizer_json, ec), tokenizer_json.string(), ": is a directory");
-    std::ifstream in(tokenizer_json, std::ios::binary);
-    check(bool(in), tokenizer_json.string(), ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    check(!in.bad(), tokenizer_json.string(), ": read error");
-    return from_json_string(ss.str(), tokenizer_json.string());
+    return from_json_string(io::detail::read_file_bounded(tokenizer_json, tokenizer_detail::max_file_bytes),
+                            tokenizer_json.string());
   }
 
   static Tokenizer from_json_string(std::string_view json, std::string_view source_name = "tokenizer.json") {
     Tokenizer t;
     t.source_ = std::string(source_name);
-    nlohmann::json root;
-    try {
-      root = nlohmann::json::parse(json.begin(), json.end());
-    } catch (const nlohmann::json::exception& e) {
-      fail(t.source_, ": not valid JSON (", e.what(), ")");
-    }
+    // Nesting is bounded (io::JsonLimits): nested Sequence steps are read recursively.
+    const nlohmann::json root = io::detail::parse_json_bounded(json, t.source_);
     t.load(tokenizer_detail::Field(root, "", t.source_));
     return t;
   }
@@ -1028,9 +1049,10 @@ class Tokenizer {
 
   // The piece of an id: the added token's content, else the vocab piece.
   std::string_view token(std::int32_t id) const {
-    check(id >= 0 && std::size_t(id) < pieces_.size() && pieces_[std::size_t(id)].has_value(), source_, ": token id ",
-          id, " is not in the vocabulary (size ", vocab_size(), ")");
-    return *pieces_[std::size_t(id)];
+    const auto it = pieces_.find(id);
+    if (it == pieces_.end())
+      fail(source_, ": token id ", id, " is not in the vocabulary (size ", vocab_size(), ")");
+    return it->second;
   }
 
   std::optional<std::int32_t> token_to_id(std::string_view piece) const {
@@ -1040,11 +1062,10 @@ class Tokenizer {
     return model_.find(piece);
   }
 
-  std::size_t vocab_size() const { return pieces_.size(); }
+  // One past the largest id (ids below it may still be unused).
+  std::size_t vocab_size() const { return vocab_size_; }
 
-  bool is_special(std::int32_t id) const {
-    return id >= 0 && std::size_t(id) < special_.size() && special_[std::size_t(id)];
-  }
+  bool is_special(std::int32_t id) const { return special_.contains(id); }
 
   const std::string& source() const { return source_; }
 
@@ -1062,8 +1083,7 @@ class Tokenizer {
     if (auto f = root.get("added_tokens")) parse_added_tokens(*f);
     build_piece_table();
     if (auto f = root.get("post_processor")) {
-      post_processor_.parse(
-          *f, [this](std::int32_t id) { return std::size_t(id) < pieces_.size() && pieces_[std::size_t(id)]; });
+      post_processor_.parse(*f, [this](std::int32_t id) { return pieces_.contains(id); });
     }
     check_no_truncation_or_padding(root);
   }
@@ -1080,6 +1100,8 @@ class Tokenizer {
   }
 
   void parse_added_tokens(const tokenizer_detail::Field& list) {
+    std::unordered_set<std::int32_t> ids;  // seen so far, to refuse repeats
+    std::unordered_set<std::string> contents;
     for (std::size_t i = 0, n = list.array_size(); i < n; ++i) {
       const tokenizer_detail::Field f = list.item(i);
       tokenizer_detail::AddedToken t;
@@ -1092,7 +1114,7 @@ class Tokenizer {
       t.rstrip = f.at("rstrip").boolean();
       t.normalized = f.at("normalized").boolean();
       if (f.at("single_word").boolean()) f.at("single_word").fail("single_word=true is not supported");
-      check_added_token_consistent(f, t);
+      check_added_token_consistent(f, t, ids, contents);
       added_.push_back(std::move(t));
     }
     build_matchers(list);
@@ -1100,7 +1122,9 @@ class Tokenizer {
 
   // The id of an added token must agree with the vocab, and ids and contents
   // must be unique.
-  void check_added_token_consistent(const tokenizer_detail::Field& f, const tokenizer_detail::AddedToken& t) const {
+  void check_added_token_consistent(const tokenizer_detail::Field& f, const tokenizer_detail::AddedToken& t,
+                                    std::unordered_set<std::int32_t>& ids,
+                                    std::unordered_set<std::string>& contents) const {
     using tokenizer_detail::shown;
     if (auto vid = model_.find(t.content); vid && *vid != t.id) {
       f.at("id").fail("added token ", shown(t.content), " has id ", t.id, " but model.vocab gives it id ", *vid);
@@ -1108,10 +1132,9 @@ class Tokenizer {
     if (const std::string* piece = model_.piece(t.id); piece && *piece != t.content) {
       f.at("id").fail("id ", t.id, " of added token ", shown(t.content), " is used by vocab piece ", shown(*piece));
     }
-    for (const auto& other : added_) {
-      if (other.id == t.id) f.at("id").fail("id ", t.id, " is used by two added tokens");
-      if (other.content == t.content) f.at("content").fail("added token ", shown(t.content), " appears twice");
-    }
+    if (!ids.insert(t.id).second) f.at("id").fail("id ", t.id, " is used by two added tokens");
+    if (!contents.insert(t.content).second)
+      f.at("content").fail("added token ", shown(t.content), " appears twice");
   }
 
   // HF AddedVocabulary::refresh_added_tokens: tokens with normalized=false are
@@ -1133,15 +1156,17 @@ class Tokenizer {
 
   void build_piece_table() {
     std::int64_t max_id = -1;
-    for (const auto& [piece, id] : model_.vocab()) max_id = std::max<std::int64_t>(max_id, id);
-    for (const auto& t : added_) max_id = std::max<std::int64_t>(max_id, t.id);
-    pieces_.assign(std::size_t(max_id + 1), std::nullopt);
-    special_.assign(std::size_t(max_id + 1), false);
-    for (const auto& [piece, id] : model_.vocab()) pieces_[std::size_t(id)] = piece;
-    for (const auto& t : added_) {
-      pieces_[std::size_t(t.id)] = t.content;
-      special_[std::size_t(t.id)] = t.special;
+    pieces_.reserve(model_.vocab().size() + added_.size());
+    for (const auto& [piece, id] : model_.vocab()) {
+      max_id = std::max<std::int64_t>(max_id, id);
+      pieces_[id] = piece;
     }
+    for (const auto& t : added_) {
+      max_id = std::max<std::int64_t>(max_id, t.id);
+      pieces_[t.id] = t.content;
+      if (t.special) special_.insert(t.id);
+    }
+    vocab_size_ = std::size_t(max_id + 1);
   }
 
   // HF AddedVocabulary::extract_and_normalize: split out raw-matched added
@@ -1170,8 +1195,9 @@ class Tokenizer {
   tokenizer_detail::Decoder decoder_;
   std::vector<tokenizer_detail::AddedToken> added_;
   tokenizer_detail::AddedTokenMatcher raw_matcher_, normalized_matcher_;
-  std::vector<std::optional<std::string>> pieces_;  // id -> piece
-  std::vector<bool> special_;                       // id -> special added token
+  std::unordered_map<std::int32_t, std::string> pieces_;  // id -> piece
+  std::unordered_set<std::int32_t> special_;              // ids of special added tokens
+  std::size_t vocab_size_ = 0;                            // largest id + 1
 };
 
 // Incremental detokenizer for streaming generation. push(id) returns the text

@@ -1,6 +1,10 @@
-// Weight tensors as layers hold them. A tensor whose stored type already is
-// the layer's weight type (and is aligned for it) is used in place, inside the
-// checkpoint's read-only mapping; anything else is converted once at load.
+// Weight tensors as layers hold them: every tensor is copied (converted where
+// its stored type is not the layer's weight type) into memory the layer owns,
+// once, at load; the checkpoint's pages of it are then released. A loaded
+// model never reads the checkpoint files again, so a file truncated or
+// rewritten after loading cannot fault or change a running model. Before each
+// tensor is read, the file is checked to still have the size it had when
+// opened (io::Checkpoint::check_unchanged).
 #pragma once
 
 #include <cstdint>
@@ -10,6 +14,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "strata/core/aligned_buffer.hpp"
 #include "strata/core/dtype.hpp"
 #include "strata/core/error.hpp"
 #include "strata/io/safetensors.hpp"
@@ -67,6 +72,7 @@ void read_row(const io::TensorView& t, std::int64_t r, std::int64_t cols, W* dst
 template <class W>
 kernels::PackedMatrix<W> load_packed(const io::Checkpoint& ck, const std::string& name, std::int64_t N, std::int64_t K) {
   const io::TensorView& t = ck.require(name, {N, K});
+  ck.check_unchanged(t);
   kernels::PackedMatrix<W> p(N, K);
   std::vector<W> row(static_cast<std::size_t>(K));
   std::vector<float> tmp(static_cast<std::size_t>(K));
@@ -78,7 +84,8 @@ kernels::PackedMatrix<W> load_packed(const io::Checkpoint& ck, const std::string
   return p;
 }
 
-// A dense tensor of element type W (float, bf16 or f16), row-major.
+// A dense tensor of element type W (float, bf16 or f16), row-major, in a
+// 64-byte aligned buffer of its own.
 template <class W>
 class WeightTensor {
  public:
@@ -87,39 +94,32 @@ class WeightTensor {
   static WeightTensor load(const io::Checkpoint& ck, const std::string& name, std::initializer_list<std::int64_t> shape) {
     const std::vector<std::int64_t> dims(shape);
     const io::TensorView& t = ck.require(name, dims);
+    ck.check_unchanged(t);
     WeightTensor w;
     w.shape_ = dims;
     const auto n = std::size_t(t.numel());
-    if (t.dtype == dtype_of<W>() && reinterpret_cast<std::uintptr_t>(t.data) % alignof(W) == 0) {
-      w.ptr_ = reinterpret_cast<const W*>(t.data);  // zero-copy view into the mapping
-      return w;
-    }
-    w.owned_.resize(n);
-    if constexpr (std::is_same_v<W, float>) {
-      io::copy_to_f32(t, w.owned_.data());
+    w.buf_.resize(n);
+    if (t.dtype == dtype_of<W>()) {
+      if (n > 0) std::memcpy(static_cast<void*>(w.buf_.data()), t.data, t.nbytes);  // bit for bit, as read_row
+    } else if constexpr (std::is_same_v<W, float>) {
+      io::copy_to_f32(t, w.buf_.data());
     } else {
       std::vector<float> tmp(n);
       io::copy_to_f32(t, tmp.data());
-      for (std::size_t i = 0; i < n; ++i) w.owned_[i] = narrow<W>(tmp[i]);
+      for (std::size_t i = 0; i < n; ++i) w.buf_[i] = narrow<W>(tmp[i]);
     }
-    w.ptr_ = w.owned_.data();
+    ck.release(t);  // the copy is what runs; drop the mapped pages
     return w;
   }
 
-  const W* data() const { return ptr_; }
-  const W* row(std::int64_t r) const { return ptr_ + r * shape_.back(); }
+  const W* data() const { return buf_.data(); }
+  const W* row(std::int64_t r) const { return buf_.data() + r * shape_.back(); }
   std::int64_t dim(std::size_t i) const { return shape_.at(i); }
-  bool empty() const { return ptr_ == nullptr; }
-  bool is_view() const { return ptr_ != nullptr && owned_.empty(); }
-  std::size_t bytes() const {
-    std::size_t n = 1;
-    for (auto d : shape_) n *= std::size_t(d);
-    return shape_.empty() ? 0 : n * sizeof(W);
-  }
+  bool empty() const { return buf_.empty(); }
+  std::size_t bytes() const { return buf_.size() * sizeof(W); }
 
  private:
-  const W* ptr_ = nullptr;
-  std::vector<W> owned_;  // moving a vector keeps its buffer, so ptr_ stays valid
+  AlignedBuffer<W> buf_;
   std::vector<std::int64_t> shape_;
 };
 

@@ -31,12 +31,12 @@ class CausalLM final : public LanguageModel {
   using pos_encoding = typename Block::pos_encoding;
 
   // Loads every tensor the composition names from the checkpoint; a missing
-  // or mis-shaped tensor is an error naming it. The checkpoint's mappings stay
-  // alive with the model (weights stored as W are used in place).
+  // or mis-shaped tensor is an error naming it. Every tensor is copied into
+  // the model's own memory, so the model keeps no reference to the checkpoint
+  // and never reads its files again (they may be changed or deleted).
   static std::shared_ptr<CausalLM> load(const io::Checkpoint& ck, const ModelConfig& c, std::string name,
                                         const LoadOptions& opt = {}) {
     auto m = std::shared_ptr<CausalLM>(new CausalLM());
-    m->ck_ = ck;
     m->cfg_ = c;
     m->name_ = std::move(name) + "<" + weight_type_name<W>() + ">";
     // Tied checkpoints store one matrix, under either name.
@@ -99,7 +99,6 @@ class CausalLM final : public LanguageModel {
  private:
   CausalLM() = default;
 
-  io::Checkpoint ck_;  // keeps the mapped weights alive
   ModelConfig cfg_;
   std::string name_;
   WeightTensor<W> embed_;

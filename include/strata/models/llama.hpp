@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
 
 #include "strata/io/hf_config.hpp"
 #include "strata/io/safetensors.hpp"
@@ -45,7 +46,8 @@ std::shared_ptr<const LanguageModel> load_llama_family(const io::Checkpoint& ck,
 inline std::shared_ptr<const LanguageModel> load_causal_lm(const std::filesystem::path& dir,
                                                             WeightType wt = WeightType::F32,
                                                             const LoadOptions& opt = {}) {
-  check(std::filesystem::is_directory(dir), dir.string(), ": not a directory");
+  std::error_code ec;  // the non-throwing overload: a bad path is our error, not filesystem_error
+  check(std::filesystem::is_directory(dir, ec), dir.string(), ": not a directory");
   const ModelConfig c = load_model_config(dir);
   const io::Checkpoint ck = io::Checkpoint::open(dir);
   switch (wt) {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "strata/io/tokenizer.hpp"
 #include "strata/models/llama.hpp"
@@ -30,7 +31,8 @@ class TextGenerator {
     TextGenerator g;
     g.model_ = load_causal_lm(dir, o.weights, o.load);
     // A folder without tokenizer.json (e.g. from make-model) still runs from token ids.
-    if (std::filesystem::exists(dir / "tokenizer.json"))
+    std::error_code ec;
+    if (std::filesystem::exists(dir / "tokenizer.json", ec))
       g.tokenizer_ = std::make_shared<Tokenizer>(Tokenizer::from_file(dir / "tokenizer.json"));
     g.dir_ = dir;
     g.pool_ = std::make_shared<ThreadPool>(o.threads);
