@@ -123,19 +123,6 @@ const std::vector<std::pair<std::int64_t, std::int64_t>> kProjections = {
 const std::vector<std::pair<std::int64_t, std::int64_t>> kHeads = {{32000, 768}, {32000, 2048}};
 constexpr std::int64_t kPrefillTokens = 128;
 
-template <class W>
-auto gemm_ptr(const KernelTable& t) {
-  if constexpr (std::is_same_v<W, float>) return t.gemm_f32;
-  else if constexpr (std::is_same_v<W, bf16>) return t.gemm_bf16;
-  else return t.gemm_f16;
-}
-template <class W>
-auto gemv_rows_ptr(const KernelTable& t) {
-  if constexpr (std::is_same_v<W, float>) return t.gemv_rows_f32;
-  else if constexpr (std::is_same_v<W, bf16>) return t.gemv_rows_bf16;
-  else return t.gemv_rows_f16;
-}
-
 double matmul_bytes(std::int64_t T, std::int64_t N, std::int64_t K, std::size_t w_size) {
   return double(N) * double(K) * double(w_size) + 4.0 * double(T) * double(K + N);
 }
@@ -150,7 +137,7 @@ void register_projections(const std::vector<const KernelTable*>& tables) {
     if (T == 1) shapes.insert(shapes.end(), kHeads.begin(), kHeads.end());
     for (const auto& [N, K] : shapes) {
       for (const KernelTable* t : tables) {
-        const auto fn = gemm_ptr<W>(*t);
+        const auto fn = strata::kernels::gemm_kernel<W>(*t);
         if (!fn) continue;
         add(kind + "/" + t->target + "/" + shape(N, K), [fn, T, N = N, K = K](benchmark::State& st) {
           const PackedMatrix<W>& w = packed<W>(N, K);
@@ -189,7 +176,7 @@ template <class W>
 void register_gemv_rows(const std::vector<const KernelTable*>& tables) {
   for (const auto& [N, K] : kHeads) {
     for (const KernelTable* t : tables) {
-      const auto fn = gemv_rows_ptr<W>(*t);
+      const auto fn = strata::kernels::gemv_rows_kernel<W>(*t);
       if (!fn) continue;
       add(std::string("gemv_rows_") + type_name<W>() + "/" + t->target + "/" + shape(N, K),
           [fn, N = N, K = K](benchmark::State& st) {

@@ -61,19 +61,21 @@ PackedMatrix<W> pack_weights(const W* w, std::int64_t N, std::int64_t K) {
   return p;
 }
 
-namespace detail {
+// The table's projection kernel for weight type W.
 template <class W>
-auto gemm_fn(const KernelTable& t) {
+auto gemm_kernel(const KernelTable& t) {
   if constexpr (std::is_same_v<W, float>) return t.gemm_f32;
   else if constexpr (std::is_same_v<W, bf16>) return t.gemm_bf16;
   else return t.gemm_f16;
 }
 template <class W>
-auto gemv_rows_fn(const KernelTable& t) {
+auto gemv_rows_kernel(const KernelTable& t) {
   if constexpr (std::is_same_v<W, float>) return t.gemv_rows_f32;
   else if constexpr (std::is_same_v<W, bf16>) return t.gemv_rows_bf16;
   else return t.gemv_rows_f16;
 }
+
+namespace detail {
 inline void add_bias(const float* bias, std::int64_t T, std::int64_t N, float* y) {
   if (!bias) return;
   for (std::int64_t t = 0; t < T; ++t)
@@ -84,7 +86,7 @@ inline void add_bias(const float* bias, std::int64_t T, std::int64_t N, float* y
 // y[T, N] = x[T, K] · Wᵀ (+ bias) with packed W.
 template <class W>
 void gemm(const float* x, std::int64_t T, const PackedMatrix<W>& w, const float* bias, float* y, ThreadPool& pool) {
-  const auto fn = detail::gemm_fn<W>(active_kernels());
+  const auto fn = gemm_kernel<W>(active_kernels());
   const std::int64_t K = w.cols(), N = w.rows();
   // Grain of 2 panels (32 columns): one prefill tile on AVX-512.
   pool.parallel_for(
@@ -96,7 +98,7 @@ void gemm(const float* x, std::int64_t T, const PackedMatrix<W>& w, const float*
 template <class W>
 void gemv_rows(const float* x, std::int64_t T, std::int64_t K, const W* w, std::int64_t N, const float* bias, float* y,
                ThreadPool& pool) {
-  const auto fn = detail::gemv_rows_fn<W>(active_kernels());
+  const auto fn = gemv_rows_kernel<W>(active_kernels());
   pool.parallel_for(
       N, [&](std::int64_t n0, std::int64_t n1) { fn(x, T, K, w, n0, n1, y, N); }, 16);
   detail::add_bias(bias, T, N, y);
