@@ -42,7 +42,8 @@
 
 namespace {
 
-const char* kUsage = R"(usage: strata-bench --model DIR [-p N] [-n N] [--threads N] [--quant TYPE] [--repeats R] [--json]
+const char* kUsage = R"(usage: strata-bench --model DIR [-p N] [-n N] [--threads N] [--quant TYPE] [--group G]
+                    [--asym] [--quant-head] [--keep NAMES] [--weights TYPE] [--repeats R] [--json]
 
 Times the prefill of a p-token prompt and n greedy decode steps of a Llama-family
 checkpoint (config.json + model.safetensors; no tokenizer needed), after one warm-up
@@ -54,7 +55,16 @@ f32 FMA peak, measured in the same run with the same threads.
   -n N             decode steps (default 64); p + n must fit the model's
                    max_position_embeddings
   --threads N      threads, 1..1024 (default: one per hardware thread)
-  --quant TYPE     weight type in memory: f32 (default), bf16 or f16; math is f32
+  --quant TYPE     weight type in memory: f32 (default), bf16 or f16 (f32 math), or
+                   q8, q4, fp4: projections quantized at load (int8 activations,
+                   integer dot products); a GPTQ / AWQ / quantized checkpoint is
+                   measured as stored
+  --group G        q4 / fp4 values per scale: 32 (default), 64, 128
+  --asym           q4 with per-group offsets
+  --quant-head     quantize the LM head too
+  --keep NAMES     comma-separated name parts of projections left unquantized
+  --weights TYPE   with q8/q4/fp4: the type of what stays dense (embeddings, head):
+                   f32 (default), bf16, f16
   --repeats R      timed repeats, 1..1000 (default 5)
   --json           print one JSON object line instead of the table, with
                    prefill_tok_s, decode_tok_s, bandwidth_gb_s, fma_peak_gflop_s,
@@ -78,6 +88,8 @@ struct Options {
   int repeats = 5;
   strata::WeightType quant = strata::WeightType::F32;
   std::string quant_name = "f32";
+  strata::cli::QuantFlags qflags;
+  std::optional<strata::WeightType> dense;
   bool json = false;
 };
 
@@ -112,8 +124,20 @@ Options parse(int argc, char** argv) {
     } else if (f == "--quant") {
       o.quant_name = a.value(f);
       const auto wt = weight_type(o.quant_name);
-      strata::check(wt.has_value(), "--quant ", o.quant_name, ": not supported (supported: f32, bf16, f16)");
-      o.quant = *wt;
+      const auto qt = strata::quant_type_from_name(o.quant_name);
+      strata::check(wt.has_value() || qt.has_value(), "--quant ", o.quant_name,
+                    ": not supported (supported: f32, bf16, f16, q8, q4, fp4)");
+      if (wt) {
+        o.quant = *wt;
+      } else {
+        o.qflags.spec.enabled = true;
+        o.qflags.spec.type = *qt;
+      }
+    } else if (f == "--weights") {
+      const std::string v = a.value(f);
+      o.dense = weight_type(v);
+      strata::check(o.dense.has_value(), "--weights: '", v, "' is not one of f32, bf16, f16");
+    } else if (strata::cli::parse_quant_flag(a, f, o.qflags)) {
     } else if (f == "--json") {
       o.json = true;
     } else {
@@ -121,6 +145,14 @@ Options parse(int argc, char** argv) {
     }
   }
   strata::check(have_model, "--model DIR is required (see --help)");
+  strata::cli::finish_quant(o.qflags);
+  strata::check(!o.dense || o.qflags.spec.enabled, "--weights needs --quant q8|q4|fp4 (use --quant f32|bf16|f16)");
+  if (o.dense) o.quant = *o.dense;
+  if (o.qflags.spec.enabled) {
+    o.quant_name += o.qflags.spec.asym ? " asym" : "";
+    if (o.qflags.spec.type != strata::QuantType::Q8) o.quant_name += " g" + std::to_string(o.qflags.spec.group);
+    if (o.dense) o.quant_name += std::string(" +") + (*o.dense == strata::WeightType::BF16 ? "bf16" : *o.dense == strata::WeightType::F16 ? "f16" : "f32");
+  }
   strata::check(!o.model.empty(), "--model: empty path");
   strata::check(std::filesystem::is_directory(o.model), "--model ", o.model.string(), ": no such directory");
   if (o.threads == 0) o.threads = int(std::clamp(std::thread::hardware_concurrency(), 1u, 1024u));
@@ -197,7 +229,9 @@ int run(int argc, char** argv) {
                 " positions exceed the model's max_position_embeddings (", cfg.max_position_embeddings, ")");
   const char* target = strata::kernels::active_kernels().target;  // may throw for a bad STRATA_TARGET
 
-  const auto model = strata::load_causal_lm(o.model, o.quant);
+  strata::LoadOptions lo;
+  lo.quant = o.qflags.spec;
+  const auto model = strata::load_causal_lm(o.model, o.quant, lo);
   const int hw = int(std::max(1u, std::thread::hardware_concurrency()));
   if (o.threads > hw)
     std::cerr << "strata-bench: note: " << o.threads << " threads on " << hw

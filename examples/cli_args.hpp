@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "strata/core/error.hpp"
+#include "strata/io/hf_config.hpp"
 
 namespace strata::cli {
 
@@ -77,5 +78,57 @@ class Args {
   std::size_t i_ = 0;
   std::set<std::string> seen_;
 };
+
+// The quantization flags shared by generate, strata-bench and quantize:
+//   --quant q8|q4|fp4   --group 32|64|128   --asym   --quant-head   --keep NAME[,NAME...]
+// parse_quant_flag consumes one of them (returns false for other flags);
+// finish_quant checks they make sense together.
+struct QuantFlags {
+  QuantSpec spec;
+  bool group_given = false, asym_given = false, head_given = false, keep_given = false;
+};
+
+inline bool parse_quant_flag(Args& a, std::string_view f, QuantFlags& q) {
+  if (f == "--quant") {
+    const std::string v = a.value(f);
+    const auto t = quant_type_from_name(v);
+    check(t.has_value(), "--quant: '", v, "' is not one of q8, q4, fp4");
+    q.spec.enabled = true;
+    q.spec.type = *t;
+  } else if (f == "--group") {
+    q.spec.group = a.integer(f, 1, 1 << 20);
+    check(q.spec.group == 32 || q.spec.group == 64 || q.spec.group == 128, "--group: ", q.spec.group,
+          " is not one of 32, 64, 128");
+    q.group_given = true;
+  } else if (f == "--asym") {
+    q.spec.asym = q.asym_given = true;
+  } else if (f == "--quant-head") {
+    q.spec.quantize_head = q.head_given = true;
+  } else if (f == "--keep") {
+    const std::string v = a.value(f);
+    std::size_t start = 0;
+    while (start <= v.size()) {
+      const std::size_t comma = v.find(',', start);
+      const std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      check(!item.empty(), "--keep: empty module name in '", v, "'");
+      q.spec.keep_dense.push_back(item);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    q.keep_given = true;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+inline void finish_quant(const QuantFlags& q) {
+  const bool extras = q.group_given || q.asym_given || q.head_given || q.keep_given;
+  check(q.spec.enabled || !extras, "--group, --asym, --quant-head and --keep need --quant");
+  if (!q.spec.enabled) return;
+  check(!(q.spec.type == QuantType::Q8 && q.group_given && q.spec.group != 32), "--group: q8 uses groups of 32, not ",
+        q.spec.group);
+  check(!q.asym_given || q.spec.type == QuantType::Q4, "--asym: only q4 has an asymmetric variant");
+}
 
 }  // namespace strata::cli

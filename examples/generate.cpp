@@ -23,7 +23,8 @@ constexpr const char* kDefaultModel = "../shared/models/tinystories-656k";
 
 const char* kUsage = R"(usage: generate [--model DIR] [--prompt TEXT | --prompt-ids 1,2,3] [-n N] [--temp T]
                 [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S]
-                [--threads N] [--weights f32|bf16|f16] [--ids] [--verbose] [--help]
+                [--threads N] [--weights f32|bf16|f16] [--quant q8|q4|fp4 [--group G] [--asym]
+                [--quant-head] [--keep NAMES]] [--ids] [--verbose] [--help]
 
 Generates text with a Llama-family model (model_type llama, mistral, qwen2) from a
 Hugging Face folder (config.json, model.safetensors or a sharded index, tokenizer.json).
@@ -42,7 +43,16 @@ Hugging Face folder (config.json, model.safetensors or a sharded index, tokenize
                        (prompt and output) by R (default 1.0 = off)
   --seed S             random seed for sampling (default: random; printed with --verbose)
   --threads N          threads (default: one per hardware thread)
-  --weights TYPE       weight type in memory: f32 (default), bf16 or f16 (half the bytes, f32 math)
+  --weights TYPE       weight type in memory: f32 (default), bf16 or f16 (half the bytes, f32 math);
+                       with --quant, the type of what stays unquantized (embeddings, LM head)
+  --quant TYPE         quantize the projections at load: q8 (8-bit, groups of 32), q4 (4-bit)
+                       or fp4 (E2M1 with a per-group scale); a GPTQ, AWQ or `quantize`d
+                       checkpoint loads quantized without this flag
+  --group G            values per scale for q4 / fp4: 32 (default), 64 or 128
+  --asym               q4 with a per-group offset (zero point)
+  --quant-head         quantize the LM head too (default: it stays in the --weights type)
+  --keep NAMES         comma-separated name parts of projections to keep unquantized
+                       (e.g. down_proj or layers.0.)
   --ids                print only the generated token ids, as one JSON array on stdout
   --verbose            print the model, CPU features, kernel target and load time to stderr
   --help               print this help
@@ -53,6 +63,7 @@ struct Options {
   strata::GenerateOptions gen;
   int threads = 0;
   strata::WeightType weights = strata::WeightType::F32;
+  strata::cli::QuantFlags quant;
   bool ids_only = false, verbose = false, seed_given = false;
 };
 
@@ -93,6 +104,7 @@ Options parse(int argc, char** argv) {
       const std::string w = a.value(f);
       check(w == "f32" || w == "bf16" || w == "f16", "--weights: '", w, "' is not one of f32, bf16, f16");
       o.weights = w == "bf16" ? strata::WeightType::BF16 : w == "f16" ? strata::WeightType::F16 : strata::WeightType::F32;
+    } else if (strata::cli::parse_quant_flag(a, f, o.quant)) {
     } else if (f == "--ids") {
       o.ids_only = true;
     } else if (f == "--verbose") {
@@ -102,6 +114,7 @@ Options parse(int argc, char** argv) {
     }
   }
   check(!(o.prompt && o.prompt_ids), "--prompt and --prompt-ids cannot be used together");
+  strata::cli::finish_quant(o.quant);
   return o;
 }
 
@@ -132,6 +145,7 @@ int run(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   strata::TextGeneratorOptions to;
   to.weights = o.weights;
+  to.load.quant = o.quant.spec;
   to.threads = o.threads;
   if (o.verbose)
     to.load.on_progress = [](std::int64_t done, std::int64_t total) {

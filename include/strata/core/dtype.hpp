@@ -11,13 +11,38 @@
 
 namespace strata {
 
-enum class DType { F32, F16, BF16 };
+// Float types hold weights; the integer types hold packed quantized weights
+// (GPTQ/AWQ qweight, qzeros, g_idx: I32; strata's own codes: U8).
+enum class DType { F32, F16, BF16, I32, U8 };
+
+// Quantized weight formats (kernels/quant.hpp describes each).
+enum class QuantType : std::uint8_t { Q8, Q4, FP4 };
+
+inline constexpr const char* quant_type_name(QuantType t) {
+  switch (t) {
+    case QuantType::Q8: return "q8";
+    case QuantType::Q4: return "q4";
+    case QuantType::FP4: return "fp4";
+  }
+  return "?";
+}
+
+inline std::optional<QuantType> quant_type_from_name(std::string_view s) {
+  if (s == "q8") return QuantType::Q8;
+  if (s == "q4") return QuantType::Q4;
+  if (s == "fp4") return QuantType::FP4;
+  return std::nullopt;
+}
+
+inline constexpr bool dtype_is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
 inline constexpr std::size_t dtype_size(DType t) {
   switch (t) {
     case DType::F32: return 4;
     case DType::F16: return 2;
     case DType::BF16: return 2;
+    case DType::I32: return 4;
+    case DType::U8: return 1;
   }
   return 0;
 }
@@ -27,6 +52,8 @@ inline constexpr std::string_view dtype_name(DType t) {
     case DType::F32: return "F32";
     case DType::F16: return "F16";
     case DType::BF16: return "BF16";
+    case DType::I32: return "I32";
+    case DType::U8: return "U8";
   }
   return "?";
 }
@@ -36,6 +63,8 @@ inline std::optional<DType> dtype_from_name(std::string_view s) {
   if (s == "F32") return DType::F32;
   if (s == "F16") return DType::F16;
   if (s == "BF16") return DType::BF16;
+  if (s == "I32") return DType::I32;
+  if (s == "U8") return DType::U8;
   return std::nullopt;
 }
 

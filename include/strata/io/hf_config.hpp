@@ -3,6 +3,7 @@
 // unknown or inconsistent values are errors that name the file and field.
 #pragma once
 
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -15,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "strata/core/dtype.hpp"
 #include "strata/core/error.hpp"
 #include "strata/io/json_file.hpp"
 
@@ -43,6 +45,32 @@ struct RopeScaling {
   std::int64_t original_max_position_embeddings = 8192;
 };
 
+// How a model's projections are stored or to be stored: the checkpoint's
+// format (config.json quantization_config for GPTQ / AWQ, the safetensors
+// metadata of strata's own quantized checkpoints) merged with what the
+// caller asked for (LoadOptions::quant, `--quant`).
+struct QuantSpec {
+  enum class Source { Dense, Strata, GPTQ, AWQ };
+  Source source = Source::Dense;   // what the checkpoint holds for a projection
+  bool enabled = false;            // projections are quantized (read so, or quantized at load)
+  QuantType type = QuantType::Q8;
+  std::int64_t group = 32;
+  bool asym = false;               // q4 with per-group offsets
+  bool desc_act = false;           // GPTQ act-order: g_idx permutes the input columns
+  bool quantize_head = false;      // the LM head too (default: it stays in the dense type)
+  // Modules kept dense: a projection whose name contains one of these (AWQ's
+  // modules_to_not_convert, GPTQ's modules_in_block_to_quantize complement, --keep).
+  std::vector<std::string> keep_dense;
+
+  std::string describe() const {
+    if (!enabled) return "dense";
+    std::string s = source == Source::GPTQ ? "gptq " : source == Source::AWQ ? "awq " : "";
+    s += std::string(quant_type_name(type)) + (asym ? " asym" : "") + " g" + std::to_string(group);
+    if (desc_act) s += " act-order";
+    return s;
+  }
+};
+
 struct ModelConfig {
   std::string model_type;  // "llama", "mistral", "qwen2"
   std::int64_t hidden_size = 0;
@@ -62,6 +90,7 @@ struct ModelConfig {
   std::int64_t sliding_window = 0;  // 0: full causal attention
   std::optional<std::int32_t> bos_token_id;
   std::vector<std::int32_t> eos_token_ids;
+  QuantSpec quant;  // from quantization_config / checkpoint metadata / load options
 
   std::int64_t q_dim() const { return num_heads * head_dim; }
   std::int64_t kv_dim() const { return num_kv_heads * head_dim; }
@@ -167,6 +196,50 @@ inline RopeScaling parse_rope_scaling(const ConfigReader& r) {
   return rs;
 }
 
+// config.json "quantization_config" of published GPTQ / AWQ checkpoints.
+inline QuantSpec parse_quantization_config(const ConfigReader& r) {
+  QuantSpec q;
+  if (!r.has("quantization_config")) return q;
+  const std::string src = r.source() + " quantization_config";
+  ConfigReader s(r.at("quantization_config"), src);
+  const std::string method = s.string_or("quant_method", "");
+  check(!method.empty(), src, ": required field 'quant_method' is missing");
+  check(method == "gptq" || method == "awq", src, ": quant_method ", shown(method),
+        " is not supported (supported: gptq, awq)");
+  const std::int64_t bits = s.integer("bits", 1, 64);
+  check(bits == 4, src, ": bits = ", bits, " is not supported (supported: 4)");
+  const std::int64_t group = s.integer_value(s.has("group_size") ? s.at("group_size") : nlohmann::json(-1), "group_size",
+                                             -1, 1 << 20);
+  check(group == 32 || group == 64 || group == 128, src, ": group_size = ", group,
+        " is not supported (supported: 32, 64, 128)");
+  q.enabled = true;
+  q.type = QuantType::Q4;
+  q.group = group;
+  q.asym = true;  // both store a zero point per group
+  if (method == "gptq") {
+    q.source = QuantSpec::Source::GPTQ;
+    q.desc_act = s.boolean_or("desc_act", false);
+    const std::string fmt = s.string_or("checkpoint_format", "gptq");
+    check(fmt == "gptq", src, ": checkpoint_format ", shown(fmt), " is not supported (supported: gptq)");
+  } else {
+    q.source = QuantSpec::Source::AWQ;
+    check(s.boolean_or("zero_point", true), src, ": zero_point false is not supported");
+    std::string version = s.string_or("version", "gemm");
+    for (auto& ch : version) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    check(version == "gemm", src, ": version ", shown(version), " is not supported (supported: gemm)");
+    if (s.has("modules_to_not_convert")) {
+      const auto& m = s.at("modules_to_not_convert");
+      check(m.is_array() && m.size() <= 4096, src, ": modules_to_not_convert must be a list of names, got ", shown_json(m));
+      for (const auto& e : m) {
+        check(e.is_string() && !e.get<std::string>().empty(), src,
+              ": modules_to_not_convert must hold non-empty strings, got ", shown_json(e));
+        q.keep_dense.push_back(e.get<std::string>());
+      }
+    }
+  }
+  return q;
+}
+
 }  // namespace detail
 
 // Parses a config.json object; `source` names it in error messages.
@@ -201,6 +274,7 @@ inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string
   check(c.rms_norm_eps > 0, source, ": field 'rms_norm_eps' must be positive");
   c.rope_theta = r.number_or("rope_theta", 10000.0, 1.0, 1e12);
   c.rope_scaling = detail::parse_rope_scaling(r);
+  c.quant = detail::parse_quantization_config(r);
   // LlamaConfig, MistralConfig and Qwen2Config all default to an untied head.
   c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", false);
 

@@ -326,7 +326,7 @@ inline TensorView SafetensorsFile::parse_entry(const std::string& name, const nl
   const auto dtype = dtype_from_name(dt.get<std::string>());
   if (!dtype)
     fail(at, ": unknown dtype ", detail::quote(dt.get<std::string>()),
-         " (supported: F32, F16, BF16)");
+         " (supported: F32, F16, BF16, I32, U8)");
   t.dtype = *dtype;
 
   // shape
@@ -584,8 +584,14 @@ inline void copy_to_f32(const TensorView& t, float* dst) {
     fail(t.file.string(), ": tensor ", detail::quote(t.name), ": view holds ", t.nbytes,
          " bytes but shape ", detail::shape_str(t.shape), " of ", dtype_name(t.dtype), " needs ",
          overflow ? std::string("more than 2^64") : std::to_string(need));
+  if (!dtype_is_float(t.dtype))
+    fail(t.file.string(), ": tensor ", detail::quote(t.name), " is ", dtype_name(t.dtype),
+         ", expected a float type (F32, F16, BF16)");
   const std::byte* p = t.data;
   switch (t.dtype) {
+    case DType::I32:
+    case DType::U8:
+      break;
     case DType::F32:
       if constexpr (std::endian::native == std::endian::little) {
         if (n > 0) std::memcpy(dst, p, t.nbytes);

@@ -18,6 +18,29 @@
 namespace strata::kernels {
 
 inline constexpr std::int64_t kPanel = 16;  // output rows per packed panel
+inline constexpr std::int64_t kQBlock = 32;  // values per quantized block (activations and weights)
+
+// Quantized weights in the panel layout (kernels/quant.hpp has the format).
+// Every stored code u stands for w = d · (val(u) − zero), or, with per-group
+// offsets (m non-null), w = d · val(u) + m; val is the identity except for
+// FP4 (lut). d and m are [panel][group][16].
+struct QuantWeightsView {
+  std::int64_t N = 0, K = 0, group = 0;  // group: values per scale (a multiple of kQBlock)
+  const std::uint8_t* q = nullptr;        // panels × K/32 blocks × (512 bytes Q8, 256 bytes 4-bit)
+  const float* d = nullptr;
+  const float* m = nullptr;               // null: symmetric, the constant zero applies
+  std::int32_t zero = 0;
+  const std::int8_t* lut = nullptr;       // 16 entries: 4-bit code → val (null: identity)
+};
+
+// Activations quantized per block of 32 (x ≈ d · q): q [T][K] int8 in
+// [−127, 127], d and s (Σ q of the block) [T][K/32].
+struct QuantActsView {
+  const std::int8_t* q = nullptr;
+  const float* d = nullptr;
+  const std::int32_t* s = nullptr;
+  std::int64_t T = 0, K = 0;
+};
 
 struct KernelTable {
   const char* target = "";  // "avx512", "avx2", "sse4.2", "sse2", "generic"
@@ -40,6 +63,19 @@ struct KernelTable {
                          std::int64_t n1, float* y, std::int64_t ldy) = nullptr;
   void (*gemv_rows_f16)(const float* x, std::int64_t T, std::int64_t K, const f16* w, std::int64_t n0,
                         std::int64_t n1, float* y, std::int64_t ldy) = nullptr;
+
+  // ---- Quantized projections (kernels/simd/quant_gemm.hpp) ----
+  // x [T, K] floats → int8 blocks (K a multiple of 32). Exact: equal to
+  // kernels::quantize_acts_ref on every target.
+  void (*quantize_acts)(const float* x, std::int64_t T, std::int64_t K, std::int8_t* q, float* d,
+                        std::int32_t* s) = nullptr;
+  // y[t, n] for the rows of panels [p0, p1), from int8 activations and 8-bit
+  // (gemm_q8) or 4-bit codes (gemm_q4: Q4 and FP4), integer dot products per
+  // block of 32, then scaled.
+  void (*gemm_q8)(const QuantActsView& x, const QuantWeightsView& w, std::int64_t p0, std::int64_t p1, float* y,
+                  std::int64_t ldy) = nullptr;
+  void (*gemm_q4)(const QuantActsView& x, const QuantWeightsView& w, std::int64_t p0, std::int64_t p1, float* y,
+                  std::int64_t ldy) = nullptr;
 
   // ---- Vector kernels (kernels/simd/vector.hpp) ----
   float (*dot)(const float* a, const float* b, std::int64_t n) = nullptr;

@@ -7,6 +7,7 @@
 #include "strata/kernels/simd/arch.hpp"
 #include "strata/kernels/simd/attention.hpp"
 #include "strata/kernels/simd/gemm.hpp"
+#include "strata/kernels/simd/quant_gemm.hpp"
 #include "strata/kernels/simd/vector.hpp"
 
 namespace strata::kernels {
@@ -17,6 +18,7 @@ KernelTable make_kernel_table() {
   t.target = simd::target_name<A>();
   t.vector_bytes = int(sizeof(simd::vfloat<A>));
   simd::fill_gemm_kernels<A>(t);
+  simd::fill_quant_kernels<A>(t);
   simd::fill_vector_kernels<A>(t);
   simd::fill_attention_kernels<A>(t);
   return t;

@@ -92,10 +92,10 @@ struct SelfAttention {
       heads_ = c.num_heads;
       kv_heads_ = c.num_kv_heads;
       head_dim_ = c.head_dim;
-      q_.load(ck, prefix + ".q_proj", c.q_dim(), c.hidden_size, Bias::qkv);
-      k_.load(ck, prefix + ".k_proj", c.kv_dim(), c.hidden_size, Bias::qkv);
-      v_.load(ck, prefix + ".v_proj", c.kv_dim(), c.hidden_size, Bias::qkv);
-      o_.load(ck, prefix + ".o_proj", c.hidden_size, c.q_dim(), Bias::o);
+      q_.load(ck, prefix + ".q_proj", c.q_dim(), c.hidden_size, Bias::qkv, c.quant);
+      k_.load(ck, prefix + ".k_proj", c.kv_dim(), c.hidden_size, Bias::qkv, c.quant);
+      v_.load(ck, prefix + ".v_proj", c.kv_dim(), c.hidden_size, Bias::qkv, c.quant);
+      o_.load(ck, prefix + ".o_proj", c.hidden_size, c.q_dim(), Bias::o, c.quant);
       mask_.init(c);
     }
 

@@ -30,9 +30,9 @@ struct GatedFFN {
   class layer {
    public:
     void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
-      gate_.load(ck, prefix + ".gate_proj", c.intermediate_size, c.hidden_size, false);
-      up_.load(ck, prefix + ".up_proj", c.intermediate_size, c.hidden_size, false);
-      down_.load(ck, prefix + ".down_proj", c.hidden_size, c.intermediate_size, false);
+      gate_.load(ck, prefix + ".gate_proj", c.intermediate_size, c.hidden_size, false, c.quant);
+      up_.load(ck, prefix + ".up_proj", c.intermediate_size, c.hidden_size, false, c.quant);
+      down_.load(ck, prefix + ".down_proj", c.hidden_size, c.intermediate_size, false, c.quant);
     }
 
     void forward(const float* xn, std::int64_t T, const FFNScratch& s, float* out, ThreadPool& pool) const {

@@ -9,8 +9,12 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "strata/io/hf_config.hpp"
+#include "strata/io/quant_checkpoint.hpp"
 #include "strata/kernels/gemm.hpp"
+#include "strata/kernels/quant.hpp"
 #include "strata/layers/weights.hpp"
 
 namespace strata {
@@ -18,7 +22,11 @@ namespace strata {
 template <class W = float>
 class Linear {
  public:
-  void load(const io::Checkpoint& ck, const std::string& prefix, std::int64_t out, std::int64_t in, bool bias) {
+  // `quant` is for quantized weight types (Linear<Quantized<B>>); a dense
+  // Linear reads "<prefix>.weight" whatever it says.
+  void load(const io::Checkpoint& ck, const std::string& prefix, std::int64_t out, std::int64_t in, bool bias,
+            const QuantSpec& quant = {}) {
+    (void)quant;
     packed_ = load_packed<W>(ck, prefix + ".weight", out, in);
     shared_ = nullptr;
     if (bias) bias_ = WeightTensor<float>::load(ck, prefix + ".bias", {out});
@@ -49,6 +57,146 @@ class Linear {
  private:
   kernels::PackedMatrix<W> packed_;
   const WeightTensor<W>* shared_ = nullptr;
+  WeightTensor<float> bias_;
+  std::int64_t out_ = 0, in_ = 0;
+};
+
+// ---- quantized projections ----
+
+// The weight type of a model whose projections are quantized (the format is
+// chosen at run time: QuantSpec); B is the dense type of what stays
+// unquantized (embeddings, LM head, layers left out).
+template <class B>
+struct Quantized {
+  using dense = B;
+};
+
+template <class W>
+struct dense_type {
+  using type = W;
+};
+template <class B>
+struct dense_type<Quantized<B>> {
+  using type = B;
+};
+template <class W>
+using dense_t = typename dense_type<W>::type;
+
+template <class W>
+inline constexpr bool is_quantized_v = false;
+template <class B>
+inline constexpr bool is_quantized_v<Quantized<B>> = true;
+
+// Whether a projection is one the spec keeps dense (a name containing one of keep_dense).
+inline bool keeps_dense(const QuantSpec& q, const std::string& prefix) {
+  for (const auto& k : q.keep_dense)
+    if (prefix.find(k) != std::string::npos) return true;
+  return false;
+}
+
+// Linear<Quantized<B>>: y = x · Wᵀ + b with W in a quantized format, read
+// from a GPTQ / AWQ / strata checkpoint or quantized at load from a dense
+// one; a projection the spec keeps dense (or whose input size is not a
+// multiple of the group) runs as Linear<B>.
+template <class B>
+class Linear<Quantized<B>> {
+ public:
+  void load(const io::Checkpoint& ck, const std::string& prefix, std::int64_t out, std::int64_t in, bool bias,
+            const QuantSpec& q) {
+    qm_ = kernels::QuantMatrix{};
+    perm_.clear();
+    bias_ = bias ? WeightTensor<float>::load(ck, prefix + ".bias", {out}) : WeightTensor<float>{};
+    out_ = out;
+    in_ = in;
+    const bool wanted = q.enabled && !keeps_dense(q, prefix);
+    if (wanted && q.source != QuantSpec::Source::Dense) {
+      const char* marker = q.source == QuantSpec::Source::Strata ? ".qcodes" : ".qweight";
+      if (ck.find(prefix + marker)) {
+        pack(q.source == QuantSpec::Source::GPTQ  ? io::read_gptq(ck, prefix, out, in, q)
+             : q.source == QuantSpec::Source::AWQ ? io::read_awq(ck, prefix, out, in, q)
+                                                  : io::read_strata_quant(ck, prefix, out, in, q));
+        return;
+      }
+      check(ck.find(prefix + ".weight") != nullptr, ck.source(), ": tensor \"", prefix, marker,
+            "\" is missing from the checkpoint");
+    } else if (wanted && in % q.group == 0) {
+      quantize_at_load(ck, prefix, q);
+      return;
+    }
+    dense_.load(ck, prefix, out, in, false);
+  }
+
+  // Uses an already loaded row-major tensor (a tied embedding), dense.
+  void share(const WeightTensor<B>& w) {
+    qm_ = kernels::QuantMatrix{};
+    dense_.share(w);
+    out_ = w.dim(0);
+    in_ = w.dim(1);
+  }
+
+  // x: [T, in] → y: [T, out]
+  void forward(const float* x, std::int64_t T, float* y, ThreadPool& pool) const {
+    if (qm_.empty()) {
+      dense_.forward(x, T, y, pool);
+    } else {
+      // Per calling thread: sessions on other threads use their own.
+      thread_local kernels::QuantActs acts;
+      thread_local std::vector<float> permuted;
+      const float* in = x;
+      if (!perm_.empty()) {  // GPTQ act order: inputs in the order the groups were packed
+        permuted.resize(std::size_t(T * in_));
+        for (std::int64_t t = 0; t < T; ++t)
+          for (std::int64_t j = 0; j < in_; ++j) permuted[std::size_t(t * in_ + j)] = x[t * in_ + perm_[std::size_t(j)]];
+        in = permuted.data();
+      }
+      kernels::gemm_quant(in, T, qm_, acts, y, pool);
+    }
+    if (!bias_.empty()) kernels::detail::add_bias(bias_.data(), T, out_, y);
+  }
+
+  bool quantized() const { return !qm_.empty(); }
+  const kernels::QuantMatrix& matrix() const { return qm_; }
+  // W[n, k] as the model computes with it (dequantized), in input order k.
+  void dequantize(std::vector<float>& w) const {
+    w.assign(std::size_t(out_ * in_), 0.0f);
+    std::vector<float> row(static_cast<std::size_t>(in_));
+    for (std::int64_t n = 0; n < out_; ++n) {
+      qm_.dequantize_row(n, row.data());
+      for (std::int64_t j = 0; j < in_; ++j)
+        w[std::size_t(n * in_ + (perm_.empty() ? j : perm_[std::size_t(j)]))] = row[std::size_t(j)];
+    }
+  }
+  std::int64_t in_features() const { return in_; }
+  std::int64_t out_features() const { return out_; }
+  std::size_t bytes() const {
+    return (qm_.empty() ? dense_.bytes() : qm_.bytes() + perm_.size() * sizeof(std::int32_t)) + bias_.bytes();
+  }
+
+ private:
+  void pack(const io::QuantRows& r) {
+    qm_ = kernels::QuantMatrix(r.type, r.N, r.K, r.group, r.asym);
+    const std::int64_t ng = r.K / r.group;
+    for (std::int64_t n = 0; n < r.N; ++n)
+      qm_.set_row(n, r.codes.data() + n * r.K, r.d.data() + n * ng, r.asym ? r.m.data() + n * ng : nullptr);
+    perm_ = r.perm;
+  }
+
+  void quantize_at_load(const io::Checkpoint& ck, const std::string& prefix, const QuantSpec& q) {
+    const std::string name = prefix + ".weight";
+    const io::TensorView& t = ck.require(name, {out_, in_});
+    ck.check_unchanged(t);
+    qm_ = kernels::QuantMatrix(q.type, out_, in_, q.group, q.asym);
+    std::vector<float> row(static_cast<std::size_t>(in_)), tmp(row.size());
+    for (std::int64_t n = 0; n < out_; ++n) {
+      detail::read_row<float>(t, n, in_, row.data(), tmp.data());
+      kernels::quantize_rows(qm_, n, 1, row.data());
+    }
+    ck.release(t);
+  }
+
+  kernels::QuantMatrix qm_;
+  std::vector<std::int32_t> perm_;
+  Linear<B> dense_;
   WeightTensor<float> bias_;
   std::int64_t out_ = 0, in_ = 0;
 };

@@ -22,12 +22,16 @@ namespace strata {
 struct LoadOptions {
   // Called after each block is loaded: (blocks done, blocks total).
   std::function<void(std::int64_t, std::int64_t)> on_progress;
+  // Quantize the projections of a dense checkpoint at load (quant.enabled;
+  // type, group, asym, quantize_head, keep_dense). Ignored fields: source.
+  QuantSpec quant;
 };
 
 template <class Block, class W = float>
 class CausalLM final : public LanguageModel {
  public:
   using block_layer = typename Block::template layer<W>;
+  using dense = dense_t<W>;  // embeddings (and, by default, the LM head)
   using pos_encoding = typename Block::pos_encoding;
 
   // Loads every tensor the composition names from the checkpoint; a missing
@@ -38,19 +42,29 @@ class CausalLM final : public LanguageModel {
                                         const LoadOptions& opt = {}) {
     auto m = std::shared_ptr<CausalLM>(new CausalLM());
     m->cfg_ = c;
-    m->name_ = std::move(name) + "<" + weight_type_name<W>() + ">";
+    m->name_ = std::move(name) + "<" + weight_type_name<dense>() +
+               (is_quantized_v<W> ? ", " + c.quant.describe() + (c.quant.quantize_head ? " +head" : "") : "") + ">";
     // Tied checkpoints store one matrix, under either name.
     const char* embed_name = "model.embed_tokens.weight";
     if (c.tie_word_embeddings && !ck.find(embed_name) && ck.find("lm_head.weight")) embed_name = "lm_head.weight";
-    m->embed_ = WeightTensor<W>::load(ck, embed_name, {c.vocab_size, c.hidden_size});
+    m->embed_ = WeightTensor<dense>::load(ck, embed_name, {c.vocab_size, c.hidden_size});
     m->blocks_.resize(std::size_t(c.num_layers));
     for (std::int64_t l = 0; l < c.num_layers; ++l) {
       m->blocks_[std::size_t(l)].load(ck, "model.layers." + std::to_string(l), c);
       if (opt.on_progress) opt.on_progress(l + 1, c.num_layers);
     }
     m->norm_.load(ck, "model.norm", c.hidden_size, c.rms_norm_eps);
-    if (c.tie_word_embeddings) m->head_.share(m->embed_);
-    else m->head_.load(ck, "lm_head", c.vocab_size, c.hidden_size, false);
+    // The head stays dense unless asked for (quantize_head) or stored quantized (GPTQ/AWQ lm_head).
+    QuantSpec head_q = c.quant;
+    if (head_q.source == QuantSpec::Source::Dense) head_q.enabled = head_q.enabled && head_q.quantize_head;
+    const bool quant_head = is_quantized_v<W> && head_q.enabled && head_q.quantize_head;
+    if (c.tie_word_embeddings && !quant_head) {
+      m->head_.share(m->embed_);
+    } else {
+      std::string head_name = c.tie_word_embeddings ? embed_name : "lm_head.weight";
+      head_name.resize(head_name.size() - 7);  // the ".weight" suffix
+      m->head_.load(ck, head_name, c.vocab_size, c.hidden_size, false, head_q);
+    }
     m->rope_.init(c.head_dim, c.rope_theta, c.rope_scaling);
     return m;
   }
@@ -62,7 +76,7 @@ class CausalLM final : public LanguageModel {
   std::string name() const override { return name_; }
 
   std::size_t weight_bytes() const override {
-    std::size_t b = norm_.bytes() + head_.bytes() + std::size_t(cfg_.hidden_size) * sizeof(W);
+    std::size_t b = norm_.bytes() + head_.bytes() + std::size_t(cfg_.hidden_size) * sizeof(dense);
     for (const auto& blk : blocks_) b += blk.bytes();
     return b;
   }
@@ -79,7 +93,7 @@ class CausalLM final : public LanguageModel {
     ws.ensure(c, T);
 
     for (std::int64_t t = 0; t < T; ++t) {  // inputs_embeds = self.embed_tokens(input_ids)
-      const W* row = embed_.row(tokens[std::size_t(t)]);
+      const dense* row = embed_.row(tokens[std::size_t(t)]);
       for (std::int64_t i = 0; i < H; ++i) ws.x[std::size_t(t * H + i)] = widen(row[i]);
     }
     rope_.tables(p0, T, ws.cos.data(), ws.sin.data());  // position_embeddings = self.rotary_emb(x, position_ids)
@@ -101,7 +115,7 @@ class CausalLM final : public LanguageModel {
 
   ModelConfig cfg_;
   std::string name_;
-  WeightTensor<W> embed_;
+  WeightTensor<dense> embed_;
   std::vector<block_layer> blocks_;
   RMSNorm norm_;
   Linear<W> head_;

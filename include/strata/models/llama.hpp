@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "strata/io/hf_config.hpp"
+#include "strata/io/quant_checkpoint.hpp"
 #include "strata/io/safetensors.hpp"
 #include "strata/layers/attention.hpp"
 #include "strata/layers/decoder_block.hpp"
@@ -43,13 +44,40 @@ std::shared_ptr<const LanguageModel> load_llama_family(const io::Checkpoint& ck,
   return CausalLM<LlamaBlock, W>::load(ck, c, c.model_type == "mistral" ? "mistral" : "llama", opt);
 }
 
+// Merges what the checkpoint holds (config.json quantization_config, the
+// strata metadata of a `quantize`d checkpoint) with what the caller asked for.
+inline void resolve_quantization(ModelConfig& c, const io::Checkpoint& ck, const QuantSpec& requested,
+                                 const std::string& where) {
+  const QuantSpec meta = io::strata_quant_metadata(ck);
+  if (meta.enabled) {
+    check(!c.quant.enabled, where, ": config.json has a quantization_config and the safetensors metadata has ",
+          io::kStrataQuantKey, "; only one may describe the weights");
+    c.quant = meta;
+  }
+  if (!requested.enabled) return;
+  check(!c.quant.enabled, where, ": the checkpoint is already quantized (", c.quant.describe(),
+        "); quantizing at load applies to f32/bf16/f16 checkpoints");
+  kernels::check_quant_params(requested.type, requested.group, requested.asym, "quantization");
+  c.quant = requested;
+  c.quant.source = QuantSpec::Source::Dense;
+}
+
 inline std::shared_ptr<const LanguageModel> load_causal_lm(const std::filesystem::path& dir,
                                                             WeightType wt = WeightType::F32,
                                                             const LoadOptions& opt = {}) {
   std::error_code ec;  // the non-throwing overload: a bad path is our error, not filesystem_error
   check(std::filesystem::is_directory(dir, ec), dir.string(), ": not a directory");
-  const ModelConfig c = load_model_config(dir);
+  ModelConfig c = load_model_config(dir);
   const io::Checkpoint ck = io::Checkpoint::open(dir);
+  resolve_quantization(c, ck, opt.quant, dir.string());
+  if (c.quant.enabled) {
+    switch (wt) {
+      case WeightType::BF16: return load_llama_family<Quantized<bf16>>(ck, c, opt);
+      case WeightType::F16: return load_llama_family<Quantized<f16>>(ck, c, opt);
+      case WeightType::F32: break;
+    }
+    return load_llama_family<Quantized<float>>(ck, c, opt);
+  }
   switch (wt) {
     case WeightType::BF16: return load_llama_family<bf16>(ck, c, opt);
     case WeightType::F16: return load_llama_family<f16>(ck, c, opt);
