@@ -20,6 +20,7 @@
 #include "strata/models/llama.hpp"
 #include "strata/runtime/generate.hpp"
 #include "strata/runtime/kv_cache.hpp"
+#include "strata/runtime/perplexity.hpp"
 #include "strata/runtime/sampler.hpp"
 #include "strata/runtime/session.hpp"
 #include "strata/runtime/text_generator.hpp"

@@ -170,12 +170,15 @@ TEST_CASE("weight quantizers round-trip within one step of their format", "[kern
           lo = std::min(lo, v);
           hi = std::max(hi, v);
         }
-        // Largest rounding error the format allows for this group.
+        // Largest rounding error the format allows for this group, from the
+        // stored scale (q4 sym and fp4 search it): half a step inside the
+        // range, and what lies beyond the largest code.
+        const double dg = std::abs(double(qm.scale(n, g)));
         double step = 0;
         if (f.type == k::QuantType::Q8) step = amax / 127 / 2;
-        else if (f.type == k::QuantType::FP4) step = amax / 6;  // half the widest gap (4 → 6)
+        else if (f.type == k::QuantType::FP4) step = std::max(2 * dg, amax - 12 * dg);  // top gap 4s→6s is 2s = 4d
         else if (f.asym) step = (hi - lo) / 15 / 2;
-        else step = amax / 8;  // sym: one full step at the clamped end
+        else step = std::max(dg / 2, amax - 7 * dg);
         for (std::int64_t i = 0; i < f.group; ++i) {
           const std::int64_t kk = g * f.group + i;
           CHECK(std::abs(qm.dequant(n, kk) - w[std::size_t(n * K + kk)]) <= step * (1 + 1e-5) + 1e-12);
@@ -198,14 +201,19 @@ TEST_CASE("FP4 codes are E2M1", "[kernels][quant]") {
     CHECK(0.5f * float(k::kFp4Lut[c] - 12) == want);
     CHECK(float(k::kFp4Twice[c]) / 2 == want);
   }
-  std::vector<float> w = {0, 0.24f, 0.26f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f, 6.0f, -6.0f, -0.26f};
+  // Nearest magnitude, ties to the even code.
+  const std::vector<std::pair<float, int>> nearest = {{0.0f, 0}, {0.24f, 0}, {0.25f, 0}, {0.26f, 1}, {0.75f, 2},
+                                                      {1.25f, 2}, {1.75f, 4}, {2.5f, 4},  {3.5f, 6},  {5.0f, 6},
+                                                      {6.0f, 7},  {9.0f, 7}};
+  for (auto [v, code] : nearest) CHECK(k::fp4_nearest_code(v) == code);
+  // Values on the grid at scale 1 quantize exactly: s = 1, d = 1/2.
+  std::vector<float> w = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.5f, -1, -1.5f, -2, -3, -4, -6};
   w.resize(32, 0.0f);
   std::vector<std::uint8_t> u(32);
   float d = 0;
   k::quantize_row_fp4(w.data(), 32, 32, u.data(), &d);
   CHECK(d == 0.5f);
-  // ties go to the even code: 0.75 → 1 (code 2), 1.25 → 1 (code 2), 1.75 → 2 (code 4), 2.5 → 2, 3.5 → 4, 5 → 4
-  const std::vector<int> want = {0, 0, 1, 2, 2, 4, 4, 6, 6, 7, 15, 9};
+  const std::vector<int> want = {0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15};
   for (std::size_t i = 0; i < want.size(); ++i) CHECK(int(u[i]) == want[i]);
 }
 
