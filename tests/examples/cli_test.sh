@@ -5,6 +5,8 @@ set -u
 abs() { (cd "$(dirname "$1")" && echo "$(pwd)/$(basename "$1")"); }
 GEN=$(abs "$1") MAKE=$(abs "$2") CUSTOM=$(abs "$3") SHARED=$(abs "$4") FIX=$(abs "$5")
 BENCH="" LIMITS=""
+# quantize is built next to make-model (both in the build folder); $QUANTIZE overrides.
+QUANT=${QUANTIZE:-$(dirname "$MAKE")/quantize}
 [ $# -ge 6 ] && [ -n "$6" ] && BENCH=$(abs "$6")
 [ $# -ge 7 ] && [ -n "$7" ] && LIMITS=$(abs "$7")
 MODEL=$SHARED/models/tinystories-656k
@@ -160,12 +162,35 @@ PY
   expect_error "bench: huge prompt" "-p: '99999999999999999999999' is out of range" -- "$BENCH" --model "$TMP/bench" -p 99999999999999999999999
   expect_error "bench: zero repeats" "--repeats: 0 is out of range" -- "$BENCH" --model "$TMP/bench" --repeats 0
   expect_error "bench: zero threads" "--threads: 0 is out of range" -- "$BENCH" --model "$TMP/bench" --threads 0
-  expect_error "bench: quantized" "--quant q4: not supported (supported: f32, bf16, f16)" -- "$BENCH" --model "$TMP/bench" --quant q4
+  expect_error "bench: unknown weight type" "--quant q3: not supported (supported: f32, bf16, f16, q8, q4, fp4)" -- "$BENCH" --model "$TMP/bench" --quant q3
   expect_error "bench: beyond the context" "-p 60 + -n 10 = 70 positions exceed the model's max_position_embeddings (64)" \
     -- "$BENCH" --model "$TMP/bench" -p 60 -n 10
   expect_error "bench: bad STRATA_TARGET" "STRATA_TARGET=bogus: not a target" -- env STRATA_TARGET=bogus "$BENCH" --model "$TMP/bench" -p 8 -n 4
   expect_error "bench: corrupt weights" "model.safetensors" -- "$BENCH" --model "$TMP/broken" -p 4 -n 4
 fi
+
+# 9b. quantize writes a checkpoint that generate loads quantized without --quant,
+# giving the ids quantizing at load gives; the tokenizer and config come along.
+if "$QUANT" --model "$MODEL" --out "$TMP/q4" --type q4 --group 64 2>"$TMP/err" >/dev/null; then
+  ok
+  grep -qE '^quantize: wrote .*q4 g64 \(4\.50 bits per weight\).* MB in, .* MB out$' "$TMP/err" && ok \
+    || bad "quantize summary line: $(cat "$TMP/err")"
+  a=$("$GEN" --model "$TMP/q4" --prompt "Once upon a time" --temp 0 -n 20 --ids 2>/dev/null)
+  b=$("$GEN" --model "$MODEL" --quant q4 --group 64 --prompt "Once upon a time" --temp 0 -n 20 --ids 2>/dev/null)
+  [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "quantized offline '$a' != quantized at load '$b'"
+  cmp -s "$MODEL/tokenizer.json" "$TMP/q4/tokenizer.json" && cmp -s "$MODEL/config.json" "$TMP/q4/config.json" \
+    && ok || bad "quantize did not copy tokenizer.json / config.json unchanged"
+else
+  bad "quantize failed: $(cat "$TMP/err")"
+fi
+"$QUANT" --model "$MODEL" --out "$TMP/q4" --type q8 --keep down_proj,o_proj --force 2>/dev/null >/dev/null \
+  && [ ! -e "$TMP/q4/.model.safetensors.partial" ] && ok || bad "quantize --force over an earlier output"
+help=$("$QUANT" --help)
+for f in --model --out --type --group --asym --quant-head --keep --force; do
+  grep -qF -- "$f" <<<"$help" && ok || bad "quantize --help lacks $f"
+done
+mkdir -p "$TMP/notamodel" "$TMP/gptq"
+sed '1a\  "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128},' "$MODEL/config.json" >"$TMP/gptq/config.json"
 
 # 10. Bad flags, tool by tool, from one table: each row is
 #   TOOL | what | a substring of the one-line error | the flags (shell words; '' is an empty string)
@@ -192,6 +217,7 @@ run_table() {
       custom_model) bin=$CUSTOM ;;
       strata-bench) bin=$BENCH ;;
       strata-limits) bin=$LIMITS ;;
+      quantize) bin=$QUANT ;;
       *) bad "table: unknown tool '$tool'"; continue ;;
     esac
     [ -z "$bin" ] && continue
@@ -363,8 +389,37 @@ custom_model  | no model                  | --model DIR is required             
 custom_model  | no such folder            | config.json: not found                   | --model /nonexistent
 custom_model  | id outside the vocabulary | token id 64 is out of range [0, 64)      | --model "$FIX/llama/gqa_tied" --prompt-ids 64
 strata-bench  | no such folder            | --model /nonexistent: no such directory  | --model /nonexistent
-strata-bench  | quant type                | --quant q8: not supported                | --quant q8
+strata-bench  | quant type                | --quant q3: not supported                | --quant q3
+# quantize ($TMP/q4 is a quantized output of section 9b; rows fail before --out is created)
+quantize      | unknown option            | unknown option '--bogus'                 | --bogus
+quantize      | --quant for --type        | unknown option '--quant'                 | --quant q4
+quantize      | missing value --type      | missing value after --type               | --type
+quantize      | missing value --keep      | missing value after --keep               | --keep
+quantize      | no model                  | --model DIR is required                  | --out "$TMP/qx" --type q4
+quantize      | no output folder          | --out DIR2 is required                   | --model "$MODEL" --type q4
+quantize      | no type                   | fp4 is required                          | --model "$MODEL" --out "$TMP/qx"
+quantize      | bad type                  | --type: 'q3' is not one of q8, q4, fp4   | --model "$MODEL" --out "$TMP/qx" --type q3
+quantize      | empty type                | --type: '' is not one of q8, q4, fp4     | --type ''
+quantize      | bad group                 | --group: 48 is not one of 32, 64, 128    | --model "$MODEL" --out "$TMP/qx" --type q4 --group 48
+quantize      | zero group                | --group: 0 is out of range               | --group 0
+quantize      | word group                | --group: 'big' is not an integer         | --group big
+quantize      | q8 with group 64          | --group: q8 uses groups of 32, not 64    | --model "$MODEL" --out "$TMP/qx" --type q8 --group 64
+quantize      | asym with q8              | --asym: only q4 has an asymmetric variant | --model "$MODEL" --out "$TMP/qx" --type q8 --asym
+quantize      | asym with fp4             | --asym: only q4 has an asymmetric variant | --model "$MODEL" --out "$TMP/qx" --type fp4 --asym
+quantize      | empty keep name           | --keep: empty module name                | --keep down_proj,,o_proj
+quantize      | empty model path          | --model: empty path                      | --model ''
+quantize      | empty out path            | --out: empty path                        | --out ''
+quantize      | repeated type             | option '--type' is given more than once  | --type q4 --type q8
+quantize      | out is the model          | is the --model folder                    | --model "$TMP/q4" --out "$TMP/q4/." --type q8
+quantize      | out not empty             | the folder is not empty                  | --model "$MODEL" --out "$TMP/q4" --type q4
+quantize      | out is a file             | a-file: exists and is not a directory    | --model "$MODEL" --out "$TMP/a-file" --type q4
+quantize      | no such model folder      | --model /nonexistent: no such directory  | --model /nonexistent --out "$TMP/qx" --type q4
+quantize      | not a model folder        | config.json: not found                   | --model "$TMP/notamodel" --out "$TMP/qx" --type q4
+quantize      | already quantized (strata)| the checkpoint is already quantized (q8 g32 | --model "$TMP/q4" --out "$TMP/qx" --type q4
+quantize      | already quantized (GPTQ)  | the checkpoint is already quantized (gptq q4 asym g128 | --model "$TMP/gptq" --out "$TMP/qx" --type q4
 TABLE
+
+[ ! -e "$TMP/qx" ] && ok || bad "a failed quantize created its --out folder"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

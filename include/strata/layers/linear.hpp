@@ -7,6 +7,7 @@
 // the embedding table is not stored twice.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -189,6 +190,10 @@ class Linear<Quantized<B>> {
     std::vector<float> row(static_cast<std::size_t>(in_)), tmp(row.size());
     for (std::int64_t n = 0; n < out_; ++n) {
       detail::read_row<float>(t, n, in_, row.data(), tmp.data());
+      for (std::int64_t k = 0; k < in_; ++k)
+        if (!std::isfinite(row[std::size_t(k)]))
+          fail(t.file.string(), ": tensor \"", name, "\" holds a non-finite value at [", n, ", ", k,
+               "], which cannot be quantized");
       kernels::quantize_rows(qm_, n, 1, row.data());
     }
     ck.release(t);

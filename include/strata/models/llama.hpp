@@ -53,6 +53,7 @@ inline void resolve_quantization(ModelConfig& c, const io::Checkpoint& ck, const
     check(!c.quant.enabled, where, ": config.json has a quantization_config and the safetensors metadata has ",
           io::kStrataQuantKey, "; only one may describe the weights");
     c.quant = meta;
+    c.quant.quantize_head = ck.find("lm_head.qcodes") != nullptr;  // `quantize --quant-head` (untied heads)
   }
   if (!requested.enabled) return;
   check(!c.quant.enabled, where, ": the checkpoint is already quantized (", c.quant.describe(),
