@@ -5,7 +5,9 @@
 // weights (within the error of int8 activations); hostile variants of the
 // tensors and of quantization_config give errors that name what is wrong.
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <limits>
 
 #include <catch2/catch.hpp>
 
@@ -231,4 +233,22 @@ TEST_CASE("a quantized checkpoint cannot be quantized again at load", "[quant][m
   lo.quant.type = strata::QuantType::Q8;
   CHECK_THROWS_WITH(strata::load_causal_lm(case_dir("gptq-g128"), strata::WeightType::F32, lo),
                     Catch::Contains("already quantized (gptq q4 asym g128)"));
+}
+
+TEST_CASE("a non-finite weight cannot be quantized at load", "[quant][models][robustness]") {
+  const std::string src = strata::test::fixture_path("llama/mqa");
+  auto ts = read_all(src + "/model.safetensors");
+  auto& t = tensor(ts, "model.layers.0.mlp.up_proj.weight");
+  REQUIRE(t.dtype == "F32");
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(t.data.data() + 4 * 3, &nan, 4);  // element [0, 3]
+  strata::test::TempDir dir;
+  strata::test::write_safetensors(dir / "model.safetensors", ts, {{"format", "pt"}});
+  fs::copy_file(src + "/config.json", dir / "config.json");
+  strata::LoadOptions lo;
+  lo.quant.enabled = true;
+  lo.quant.type = strata::QuantType::Q4;
+  CHECK_THROWS_WITH(strata::load_causal_lm(dir.path(), strata::WeightType::F32, lo),
+                    Catch::Contains("tensor \"model.layers.0.mlp.up_proj.weight\" holds a non-finite value at [0, 3]"));
+  CHECK_NOTHROW(strata::load_causal_lm(dir.path()));  // dense, it loads (and computes NaN, as PyTorch would)
 }
