@@ -30,6 +30,7 @@
 #include "strata/core/dtype.hpp"
 #include "strata/kernels/dispatch.hpp"
 #include "strata/kernels/gemm.hpp"
+#include "strata/kernels/quant.hpp"
 
 namespace {
 
@@ -169,6 +170,58 @@ void register_projections(const std::vector<const KernelTable*>& tables) {
       }
     }
   }
+}
+
+// Quantized projections: q8 (g32), q4 (g32 sym), fp4 (g32), integer dot
+// products on int8 activations (quantized outside the timed loop here; the
+// activation quantizer has its own row). Bytes: codes + scales + activations.
+void register_quant_projections(const std::vector<const KernelTable*>& tables) {
+  using strata::kernels::QuantMatrix;
+  using strata::QuantType;
+  const std::vector<std::pair<QuantType, const char*>> formats = {
+      {QuantType::Q8, "q8"}, {QuantType::Q4, "q4"}, {QuantType::FP4, "fp4"}};
+  for (const auto& [type, tname] : formats)
+    for (const std::int64_t T : {std::int64_t(1), kPrefillTokens}) {
+      const std::string kind = std::string(T == 1 ? "gemv_" : "gemm_") + tname;
+      for (const auto& [N, K] : kProjections)
+        for (const KernelTable* t : tables) {
+          const auto fn = type == QuantType::Q8 ? t->gemm_q8 : t->gemm_q4;
+          if (!fn) continue;
+          add(kind + "/" + t->target + "/" + shape(N, K), [fn, t, type = type, T, N = N, K = K](benchmark::State& st) {
+            QuantMatrix w(type, N, K, 32, false);
+            const auto wf = random_floats(N * K, 2);
+            strata::kernels::quantize_rows(w, 0, N, wf.data());
+            const auto x = random_floats(T * K, 1);
+            strata::kernels::QuantActs acts;
+            acts.ensure(T, K);
+            t->quantize_acts(x.data(), T, K, acts.q.data(), acts.d.data(), acts.s.data());
+            const auto xv = acts.view();
+            const auto wv = w.view();
+            std::vector<float> y(static_cast<std::size_t>(T * N));
+            for (auto _ : st) {
+              fn(xv, wv, 0, w.panels(), y.data(), N);
+              benchmark::DoNotOptimize(y.data());
+              benchmark::ClobberMemory();
+            }
+            set_counters(st, double(w.bytes()) + double(T) * (double(K) * 1.25 + 4.0 * double(N)),
+                         2.0 * double(T) * double(N) * double(K));
+          });
+        }
+    }
+  for (const KernelTable* t : tables)
+    for (const std::int64_t T : {std::int64_t(1), kPrefillTokens})
+      add(std::string("quantize_acts/") + t->target + "/T" + std::to_string(T) + "x2048", [t, T](benchmark::State& st) {
+        const std::int64_t K = 2048;
+        const auto x = random_floats(T * K, 1);
+        strata::kernels::QuantActs acts;
+        acts.ensure(T, K);
+        for (auto _ : st) {
+          t->quantize_acts(x.data(), T, K, acts.q.data(), acts.d.data(), acts.s.data());
+          benchmark::DoNotOptimize(acts.q.data());
+          benchmark::ClobberMemory();
+        }
+        set_counters(st, double(T * K) * 5.25, 0.0);
+      });
 }
 
 // The row-major GEMV of a tied LM head: logits for one token.
@@ -395,6 +448,7 @@ int main(int argc, char** argv) {
     register_gemv_rows<float>(tables);
     register_gemv_rows<bf16>(tables);
     register_gemv_rows<f16>(tables);
+    register_quant_projections(tables);
     register_vector_kernels(tables);
     register_attention(tables);
   } catch (const std::exception& e) {
