@@ -77,6 +77,18 @@ for dtype in f32 bf16 f16; do
     2>/dev/null >>"$DIR/strata-bench.jsonl"
 done
 
+# ---- quantized projections (issue #4): the f32 checkpoint quantized at load
+# (int8 activations, integer dot products); embeddings and LM head stay f32 ----
+for quant in q8 q4 fp4; do
+  m=$DIR/llama-110m-f32
+  echo
+  echo '```'
+  "$BUILD/strata-bench" --model "$m" -p $P -n $N --threads "$THREADS" --quant "$quant" --repeats "$REPEATS" 2>/dev/null
+  echo '```'
+  "$BUILD/strata-bench" --model "$m" -p $P -n $N --threads "$THREADS" --quant "$quant" --repeats "$REPEATS" --json \
+    2>/dev/null >>"$DIR/strata-bench.jsonl"
+done
+
 # ---- generate on the real TinyStories-656K (tokenizer, sampling loop and all) ----
 # run_generate ARGS...: REPEATS runs after one warm-up; "prompt-tok/s generation-tok/s" medians.
 run_generate() {
@@ -96,13 +108,30 @@ echo
 echo "| model | weights | prefill tok/s (p=$P) | % of FMA peak | decode tok/s (n=$N) | % of bandwidth | bandwidth GB/s | FMA peak GFLOP/s |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 while read -r j; do
-  echo "| random 110M | $(sed -E 's/.*"weights":"([a-z0-9]+)".*/\1/' <<<"$j") | $(json_field prefill_tok_s "$j") |" \
+  echo "| random 110M | $(sed -E 's/.*"weights":"([^"]+)".*/\1/' <<<"$j") | $(json_field prefill_tok_s "$j") |" \
     "$(json_field prefill_pct_peak "$j")% | $(json_field decode_tok_s "$j") | $(json_field decode_pct_bandwidth "$j")% |" \
     "$(json_field bandwidth_gb_s "$j") | $(json_field fma_peak_gflop_s "$j") |"
 done <"$DIR/strata-bench.jsonl"
 if [ -n "$tiny" ]; then
   read -r tp tg <<<"$tiny"
   echo "| TinyStories-656K, \`generate\` (6-token prompt, 128 new) | f32 | $tp | - | $tg | - | - | - |"
+fi
+
+# ---- perplexity of the real TinyStories-656K per weight format (docs/QUANTIZATION.md) ----
+if [ -d "$TINY" ] && [ -x "$BUILD/perplexity" ]; then
+  para=$(dirname "$0")/../tests/fixtures/quant/paragraph.txt
+  echo
+  echo "Perplexity of TinyStories-656K on tests/fixtures/quant/paragraph.txt (\`perplexity --file ... [--quant ...]\`):"
+  echo
+  echo "| weights | perplexity | vs f32 |"
+  echo "| --- | ---: | ---: |"
+  base=""
+  for q in "" "--quant q8" "--quant q4" "--quant q4 --asym" "--quant q4 --group 128" "--quant fp4"; do
+    # shellcheck disable=SC2086
+    ppl=$("$BUILD/perplexity" --model "$TINY" --file "$para" --threads "$THREADS" $q | cut -d' ' -f2)
+    [ -z "$base" ] && base=$ppl
+    echo "| ${q:-f32} | $ppl | $(awk -v a="$ppl" -v b="$base" 'BEGIN { printf "%+.2f%%", (a / b - 1) * 100 }') |"
+  done
 fi
 
 # ---- kernel microbenchmarks: every kernel on every target, single-threaded ----

@@ -232,6 +232,10 @@ int run(int argc, char** argv) {
   strata::LoadOptions lo;
   lo.quant = o.qflags.spec;
   const auto model = strata::load_causal_lm(o.model, o.quant, lo);
+  // A GPTQ / AWQ / `quantize`d checkpoint is measured as stored: name its format.
+  std::string weights_name = o.quant_name;
+  if (model->config().quant.enabled && !o.qflags.spec.enabled)
+    weights_name = model->config().quant.describe() + " +" + o.quant_name;
   const int hw = int(std::max(1u, std::thread::hardware_concurrency()));
   if (o.threads > hw)
     std::cerr << "strata-bench: note: " << o.threads << " threads on " << hw
@@ -270,7 +274,7 @@ int run(int argc, char** argv) {
     const nlohmann::ordered_json j = {
         {"model", o.model.string()},
         {"model_name", model->name()},
-        {"weights", o.quant_name},
+        {"weights", weights_name},
         {"target", target},
         {"cpu", cpu},
         {"cpu_features", features},
@@ -303,7 +307,7 @@ int run(int argc, char** argv) {
     row("model", model->name() + ", " + std::to_string(cfg.num_layers) + " layers, hidden " +
                      std::to_string(cfg.hidden_size) + ", ffn " + std::to_string(cfg.intermediate_size) + ", vocab " +
                      std::to_string(cfg.vocab_size));
-    row("weights", o.quant_name + ", " + fixed(double(bytes_per_token) / 1e6, 1) + " MB read per decoded token");
+    row("weights", weights_name + ", " + fixed(double(bytes_per_token) / 1e6, 1) + " MB read per decoded token");
     row("cpu", cpu + " (" + std::to_string(hw) + " hardware threads)");
     row("features", features);
     row("kernels", std::string(target) + " (available: " + targets + ")");
@@ -313,7 +317,7 @@ int run(int argc, char** argv) {
     std::cout << "\n| model | weights | threads | test | tok/s (median of " << o.repeats
               << ") | min | max | % of limit |\n| --- | --- | --- | --- | ---: | ---: | ---: | --- |\n";
     const auto line = [&](const std::string& test, const std::vector<double>& v, double med, const std::string& pct) {
-      std::cout << "| " << model->name() << " | " << o.quant_name << " | " << o.threads << " | " << test << " | "
+      std::cout << "| " << model->name() << " | " << weights_name << " | " << o.threads << " | " << test << " | "
                 << fixed(med, 1) << " | " << fixed(*std::min_element(v.begin(), v.end()), 1) << " | "
                 << fixed(*std::max_element(v.begin(), v.end()), 1) << " | " << pct << " |\n";
     };
