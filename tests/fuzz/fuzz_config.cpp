@@ -2,7 +2,8 @@
 // before the first NUL are config.json; if there is a NUL, the bytes after it
 // are generation_config.json (JSON text cannot hold a raw NUL, so nothing is
 // lost). Loads the folder with load_model_config and checks that what it
-// accepts is within ConfigLimits and consistent.
+// accepts is within ConfigLimits and consistent, its quantization_config
+// (GPTQ / AWQ) included.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -30,6 +31,19 @@ void check_accepted(const strata::ModelConfig& c) {
   for (const std::int32_t id : c.eos_token_ids)
     if (id < 0 || id >= c.vocab_size) strata::fuzz::invariant_failed("accepted eos_token_id outside the vocabulary");
   if (c.sliding_window < 0) strata::fuzz::invariant_failed("negative sliding_window");
+  // quantization_config: GPTQ or AWQ, 4 bits, a group the kernels have.
+  const strata::QuantSpec& q = c.quant;
+  if (q.enabled) {
+    using S = strata::QuantSpec::Source;
+    if ((q.source != S::GPTQ && q.source != S::AWQ) || q.type != strata::QuantType::Q4 || !q.asym ||
+        !(q.group == 32 || q.group == 64 || q.group == 128))
+      strata::fuzz::invariant_failed("accepted quantization_config is not a supported format", q.describe());
+    if (q.source == S::AWQ && q.desc_act) strata::fuzz::invariant_failed("AWQ spec with desc_act");
+    for (const std::string& m : q.keep_dense)
+      if (m.empty()) strata::fuzz::invariant_failed("empty name in modules_to_not_convert");
+  } else if (q.source != strata::QuantSpec::Source::Dense || !q.keep_dense.empty()) {
+    strata::fuzz::invariant_failed("a disabled quantization spec with a source or modules");
+  }
 }
 
 }  // namespace

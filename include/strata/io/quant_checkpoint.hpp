@@ -86,8 +86,13 @@ inline std::vector<float> read_scales(const Checkpoint& ck, const std::string& n
   const TensorView& t = ck.require(name, dims);
   ck.check_unchanged(t);
   std::vector<float> v = to_f32(t);  // a float type, else a clear error
-  for (float x : v)
+  // Finite, and within float16 range (published scales are float16), so
+  // that d · code and d · zero cannot overflow to ±inf.
+  for (float x : v) {
     if (!std::isfinite(x)) fail(t.file.string(), ": tensor ", quote(name), " holds a non-finite scale");
+    if (std::fabs(x) > 65504.0f)
+      fail(t.file.string(), ": tensor ", quote(name), " holds a scale of magnitude ", x, ", beyond 65504");
+  }
   return v;
 }
 

@@ -160,6 +160,7 @@ class Linear<Quantized<B>> {
   const kernels::QuantMatrix& matrix() const { return qm_; }
   // W[n, k] as the model computes with it (dequantized), in input order k.
   void dequantize(std::vector<float>& w) const {
+    check(quantized(), "dequantize: this projection is not quantized");
     w.assign(std::size_t(out_ * in_), 0.0f);
     std::vector<float> row(static_cast<std::size_t>(in_));
     for (std::int64_t n = 0; n < out_; ++n) {
