@@ -11,10 +11,11 @@
 //                   sign and |x| becomes the unsigned operand (llama.cpp's
 //                   trick), so pairs stay ≤ 2·127·127; the kernel then sums
 //                   (u − 128)·x and the zero becomes 0
-//   sse4.2, sse2    scalar integer code (correct everywhere; not tuned)
+//   sse4.2          as avx2, 128-bit (SSSE3 instructions)
+//   sse2            scalar integer code (no byte multiply-add)
 //
-// Tiles: MR tokens × NU units of L rows (L = 16 on avx512, 8 on avx2: one
-// panel is 16/L units). For each block of 32 input values the integer
+// Tiles: MR tokens × NU units of L rows (L = 16 on avx512, 8 on avx2, 4 on
+// sse4.2: one panel is 16/L units). For each block of 32 input values the integer
 // accumulators start at −zero·Σqx (symmetric formats) and take 8 (Q8) or
 // 4 × 2 (4-bit) multiply-adds; the block is then scaled into float
 // accumulators: acc += dx · d · isum  (asymmetric: dx · (d · isum + m · Σqx)).
@@ -22,6 +23,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "strata/kernels/kernel_table.hpp"
 #include "strata/kernels/simd/arch.hpp"
@@ -154,6 +156,44 @@ struct QOps256 {
 };
 #endif
 
+#if XSIMD_WITH_SSE4_2
+// SSE4.2 machines have SSSE3's pmaddubsw / psignb / pabsb / pshufb: the same
+// scheme as avx2 on 4 rows per register.
+template <class A>
+struct QOps128 {
+  using V = __m128i;
+  static constexpr std::int64_t L = 4;
+  static constexpr bool kQ8Signed = true;
+  static V load(const std::uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+  static V bcast(const std::int8_t* p) {
+    std::int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm_set1_epi32(v);
+  }
+  static V set1(std::int32_t v) { return _mm_set1_epi32(v); }
+  static V lo(V w) { return _mm_and_si128(w, _mm_set1_epi8(0x0F)); }
+  static V hi(V w) { return _mm_and_si128(_mm_srli_epi16(w, 4), _mm_set1_epi8(0x0F)); }
+  static V lut(V table, V idx) { return _mm_shuffle_epi8(table, idx); }
+  static V lut_table(const std::int8_t* t) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(t)); }
+  static V dot4(V acc, V w, V x) {
+    return _mm_add_epi32(acc, _mm_madd_epi16(_mm_maddubs_epi16(w, x), _mm_set1_epi16(1)));
+  }
+  static V dot8(V acc, V w, V x) {
+    const V q = _mm_xor_si128(w, _mm_set1_epi8(char(0x80)));
+    return _mm_add_epi32(acc,
+                         _mm_madd_epi16(_mm_maddubs_epi16(_mm_abs_epi8(x), _mm_sign_epi8(q, x)), _mm_set1_epi16(1)));
+  }
+  using F = __m128;
+  static F fzero() { return _mm_setzero_ps(); }
+  static F cvt(V v) { return _mm_cvtepi32_ps(v); }
+  static F fload(const float* p) { return _mm_loadu_ps(p); }
+  static F fset1(float v) { return _mm_set1_ps(v); }
+  static F fmul(F a, F b) { return _mm_mul_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }  // no FMA on this target
+  static void fstore(float* p, F v) { _mm_storeu_ps(p, v); }
+};
+#endif
+
 // MR tokens (from t0) × NU units starting at unit u0 (unit = L rows).
 template <class O, bool Q4, bool ASYM, bool LUT, std::int64_t MR, std::int64_t NU>
 inline void qtile(const kernels::QuantActsView& x, std::int64_t t0, const kernels::QuantWeightsView& w, std::int64_t u0,
@@ -243,7 +283,7 @@ template <class O, bool Q4, bool ASYM, bool LUT>
 void qgemm_simd(const kernels::QuantActsView& x, const kernels::QuantWeightsView& w, std::int64_t p0, std::int64_t p1,
                 float* y, std::int64_t ldy) {
   constexpr std::int64_t L = O::L, U = kernels::kPanel / L;
-  constexpr std::int64_t MR = L == 16 ? 4 : 2, NU = 2, NU_GEMV = 4;
+  constexpr std::int64_t MR = L == 16 ? 4 : 2, NU = L == 4 ? 1 : 2, NU_GEMV = L == 4 ? 2 : 4;
   const std::int64_t u1 = p1 * U;
   auto cols = [&](std::int64_t u, std::int64_t nu) {
     const std::int64_t c = w.N - u * L;
@@ -327,6 +367,11 @@ void fill_quant_kernels(kernels::KernelTable& t) {
 #if XSIMD_WITH_FMA3_AVX2
     t.gemm_q8 = &qgemm_pick<QOps256<A>, false>;
     t.gemm_q4 = &qgemm_pick<QOps256<A>, true>;
+#endif
+  } else if constexpr (std::is_base_of_v<xsimd::sse4_2, A>) {
+#if XSIMD_WITH_SSE4_2
+    t.gemm_q8 = &qgemm_pick<QOps128<A>, false>;
+    t.gemm_q4 = &qgemm_pick<QOps128<A>, true>;
 #endif
   } else {
     t.gemm_q8 = &qgemm_scalar<A, false>;
