@@ -14,6 +14,7 @@
 
 #include "strata/core/error.hpp"
 #include "strata/io/hf_config.hpp"
+#include "strata/models/llama.hpp"
 
 namespace strata::cli {
 
@@ -78,6 +79,13 @@ class Args {
   std::size_t i_ = 0;
   std::set<std::string> seen_;
 };
+
+// --weights f32|bf16|f16: the in-memory type of dense weights.
+inline WeightType weight_type_flag(Args& a, std::string_view flag) {
+  const std::string w = a.value(flag);
+  check(w == "f32" || w == "bf16" || w == "f16", flag, ": '", w, "' is not one of f32, bf16, f16");
+  return w == "bf16" ? WeightType::BF16 : w == "f16" ? WeightType::F16 : WeightType::F32;
+}
 
 // The quantization flags shared by generate, strata-bench and quantize:
 //   --quant q8|q4|fp4   --group 32|64|128   --asym   --quant-head   --keep NAME[,NAME...]

@@ -64,9 +64,7 @@ Options parse(int argc, char** argv) {
     } else if (f == "--threads") {
       o.threads = int(a.integer(f, 1, 1024));
     } else if (f == "--weights") {
-      const std::string w = a.value(f);
-      check(w == "f32" || w == "bf16" || w == "f16", "--weights: '", w, "' is not one of f32, bf16, f16");
-      o.weights = w == "bf16" ? strata::WeightType::BF16 : w == "f16" ? strata::WeightType::F16 : strata::WeightType::F32;
+      o.weights = strata::cli::weight_type_flag(a, f);
     } else if (strata::cli::parse_quant_flag(a, f, o.quant)) {
     } else {
       strata::fail("unknown option '", f, "' (see --help)");

@@ -122,6 +122,20 @@ inline std::vector<std::int32_t> group_permutation(const std::vector<std::int32_
   return perm;
 }
 
+// An empty asymmetric 4-bit QuantRows of N × K with groups of G (GPTQ, AWQ).
+inline QuantRows q4_rows(std::int64_t N, std::int64_t K, std::int64_t G) {
+  QuantRows r;
+  r.type = QuantType::Q4;
+  r.N = N;
+  r.K = K;
+  r.group = G;
+  r.asym = true;
+  r.codes.resize(std::size_t(N * K));
+  r.d.resize(std::size_t(N * (K / G)));
+  r.m.resize(r.d.size());
+  return r;
+}
+
 inline void check_dims(const std::string& prefix, std::int64_t N, std::int64_t K, std::int64_t G, std::int64_t n_mult) {
   check(K % G == 0, prefix, ": ", K, " input features are not a multiple of the group size ", G);
   check(N % n_mult == 0, prefix, ": ", N, " output features are not a multiple of ", n_mult,
@@ -147,16 +161,8 @@ inline QuantRows read_gptq(const Checkpoint& ck, const std::string& prefix, std:
     check(!q.desc_act, prefix, ".g_idx: missing, and desc_act is true");
     for (std::int64_t k = 0; k < K; ++k) g_idx[std::size_t(k)] = std::int32_t(k / G);
   }
-  QuantRows r;
-  r.type = QuantType::Q4;
-  r.N = N;
-  r.K = K;
-  r.group = G;
-  r.asym = true;
+  QuantRows r = detail::q4_rows(N, K, G);
   r.perm = detail::group_permutation(g_idx, G, prefix + ".g_idx");
-  r.codes.resize(std::size_t(N * K));
-  r.d.resize(std::size_t(N * (K / G)));
-  r.m.resize(r.d.size());
   for (std::int64_t j = 0; j < K; ++j) {
     const std::int64_t k = r.perm.empty() ? j : r.perm[std::size_t(j)];
     for (std::int64_t n = 0; n < N; ++n)
@@ -181,15 +187,7 @@ inline QuantRows read_awq(const Checkpoint& ck, const std::string& prefix, std::
   const auto qw = detail::read_i32(detail::require_typed(ck, prefix + ".qweight", {K, N / 8}, DType::I32));
   const auto qz = detail::read_i32(detail::require_typed(ck, prefix + ".qzeros", {K / G, N / 8}, DType::I32));
   const auto sc = detail::read_scales(ck, prefix + ".scales", K / G, N);
-  QuantRows r;
-  r.type = QuantType::Q4;
-  r.N = N;
-  r.K = K;
-  r.group = G;
-  r.asym = true;
-  r.codes.resize(std::size_t(N * K));
-  r.d.resize(std::size_t(N * (K / G)));
-  r.m.resize(r.d.size());
+  QuantRows r = detail::q4_rows(N, K, G);
   for (std::int64_t k = 0; k < K; ++k)
     for (std::int64_t c = 0; c < N / 8; ++c) {
       const std::int32_t word = qw[std::size_t(k * (N / 8) + c)];

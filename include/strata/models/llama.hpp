@@ -44,6 +44,24 @@ std::shared_ptr<const LanguageModel> load_llama_family(const io::Checkpoint& ck,
   return CausalLM<LlamaBlock, W>::load(ck, c, c.model_type == "mistral" ? "mistral" : "llama", opt);
 }
 
+// Every weight type × composition is instantiated wherever load_causal_lm
+// is used. A program with many translation units can compile them once:
+// define STRATA_EXTERN_MODEL_TEMPLATES for all of them and, in one, include
+// <strata/models/llama_instances.hpp> (the test suite does; it halves its
+// build time).
+#if defined(STRATA_EXTERN_MODEL_TEMPLATES)
+#define STRATA_MODEL_INSTANCE(W)                                                                              \
+  extern template std::shared_ptr<const LanguageModel> load_llama_family<W>(const io::Checkpoint&, const ModelConfig&, \
+                                                                            const LoadOptions&);
+STRATA_MODEL_INSTANCE(float)
+STRATA_MODEL_INSTANCE(bf16)
+STRATA_MODEL_INSTANCE(f16)
+STRATA_MODEL_INSTANCE(Quantized<float>)
+STRATA_MODEL_INSTANCE(Quantized<bf16>)
+STRATA_MODEL_INSTANCE(Quantized<f16>)
+#undef STRATA_MODEL_INSTANCE
+#endif
+
 // Merges what the checkpoint holds (config.json quantization_config, the
 // strata metadata of a `quantize`d checkpoint) with what the caller asked for.
 inline void resolve_quantization(ModelConfig& c, const io::Checkpoint& ck, const QuantSpec& requested,
