@@ -31,6 +31,26 @@ const KernelTable* table_sse2();
 }  // namespace strata::kernels::dispatch
 #else
 #include "strata/kernels/kernel_table_impl.hpp"
+// Each translation unit that uses the kernels compiles every target's table.
+// A program with many of them can compile the tables once: define
+// STRATA_EXTERN_KERNEL_TABLES for all and include
+// <strata/kernels/kernel_instances.hpp> in exactly one (the test suite does).
+#if defined(STRATA_EXTERN_KERNEL_TABLES)
+namespace strata::kernels {
+#if XSIMD_WITH_AVX512BW
+extern template KernelTable make_kernel_table<xsimd::avx512bw>();
+#endif
+#if XSIMD_WITH_FMA3_AVX2
+extern template KernelTable make_kernel_table<xsimd::fma3<xsimd::avx2>>();
+#endif
+#if XSIMD_WITH_SSE4_2
+extern template KernelTable make_kernel_table<xsimd::sse4_2>();
+#endif
+#if XSIMD_WITH_SSE2
+extern template KernelTable make_kernel_table<xsimd::sse2>();
+#endif
+}  // namespace strata::kernels
+#endif
 #endif
 
 namespace strata::kernels {
