@@ -1,10 +1,11 @@
-// make-model: writes a random-weight Llama-family checkpoint in the Hugging
-// Face layout (config.json + model.safetensors), any shape, so benchmarks and
-// tests need no download.
+// make-model: writes a random-weight checkpoint in the Hugging Face layout
+// (config.json + model.safetensors), any shape, so benchmarks and tests need
+// no download: the Llama family, GPT-2, or a BERT encoder (with a WordPiece
+// tokenizer.json over letters, so any text embeds).
 //
 //   make-model --out DIR [--hidden 768] [--layers 12] [--heads 12] [--kv-heads H]
 //              [--ffn 2048] [--vocab 32000] [--max-pos 2048] [--dtype f32|bf16|f16]
-//              [--model-type llama|mistral|qwen2] [--tied] [--seed S]
+//              [--model-type llama|mistral|qwen2|gpt2|bert] [--labels N] [--tied] [--seed S]
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,8 +23,9 @@
 namespace {
 
 const char* kUsage = R"(usage: make-model --out DIR [options]
-Writes DIR/config.json and DIR/model.safetensors: a Llama-family model with random
-weights (normal, std 0.02; norm weights 1), in the Hugging Face layout.
+Writes DIR/config.json and DIR/model.safetensors: a model with random weights
+(normal, std 0.02; norm weights 1), in the Hugging Face layout. For bert, also a
+WordPiece DIR/tokenizer.json (letters, digits, punctuation and ## pieces).
   --out DIR           output folder (created)
   --hidden N          hidden size (default 768)
   --layers N          decoder layers (default 12)
@@ -33,7 +35,9 @@ weights (normal, std 0.02; norm weights 1), in the Hugging Face layout.
   --vocab N           vocabulary size (default 32000)
   --max-pos N         max_position_embeddings (default 2048)
   --dtype T           f32 (default), bf16 or f16
-  --model-type T      llama (default), mistral (adds sliding_window = max-pos), qwen2 (q/k/v bias)
+  --model-type T      llama (default), mistral (adds sliding_window = max-pos), qwen2 (q/k/v bias),
+                      gpt2 (Conv1D, tied head), bert (BertModel; with --labels, BertForSequenceClassification)
+  --labels N          bert: a sequence-classification head of N labels (LABEL_0 ...)
   --tied              tie the LM head to the embedding (stores no lm_head.weight)
   --seed S            random seed (default 1)
 )";
@@ -58,6 +62,50 @@ void fill_random(std::byte* dst, std::size_t nbytes, strata::DType dt, std::uint
   }
 }
 
+// A WordPiece tokenizer.json as BERT uncased ships it (BertNormalizer,
+// BertPreTokenizer, [CLS] $A [SEP] template), over single characters and their
+// ## continuations, so every ASCII text tokenizes (one piece per character).
+void write_wordpiece_tokenizer(const std::filesystem::path& path, std::int64_t max_pos) {
+  std::vector<std::string> vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+  std::string chars;
+  for (char c = 'a'; c <= 'z'; ++c) chars += c;
+  for (char c = '0'; c <= '9'; ++c) chars += c;
+  const std::string punct = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+  for (char c : chars + punct) vocab.emplace_back(1, c);
+  for (char c : chars) vocab.push_back(std::string("##") + c);
+  nlohmann::ordered_json v;
+  for (std::size_t i = 0; i < vocab.size(); ++i) v[vocab[i]] = i;
+  auto added = [](int id, const char* content) {
+    return nlohmann::ordered_json{{"id", id}, {"content", content}, {"single_word", false}, {"lstrip", false},
+                                  {"rstrip", false}, {"normalized", false}, {"special", true}};
+  };
+  const nlohmann::ordered_json tok = {
+      {"version", "1.0"},
+      {"truncation", {{"direction", "Right"}, {"max_length", std::min<std::int64_t>(max_pos, 512)},
+                      {"strategy", "LongestFirst"}, {"stride", 0}}},
+      {"padding", nullptr},
+      {"added_tokens", {added(0, "[PAD]"), added(1, "[UNK]"), added(2, "[CLS]"), added(3, "[SEP]"), added(4, "[MASK]")}},
+      {"normalizer", {{"type", "BertNormalizer"}, {"clean_text", true}, {"handle_chinese_chars", true},
+                      {"strip_accents", nullptr}, {"lowercase", true}}},
+      {"pre_tokenizer", {{"type", "BertPreTokenizer"}}},
+      {"post_processor",
+       {{"type", "TemplateProcessing"},
+        {"single", {{{"SpecialToken", {{"id", "[CLS]"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+                    {{"SpecialToken", {{"id", "[SEP]"}, {"type_id", 0}}}}}},
+        {"pair", {{{"SpecialToken", {{"id", "[CLS]"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+                  {{"SpecialToken", {{"id", "[SEP]"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "B"}, {"type_id", 1}}}},
+                  {{"SpecialToken", {{"id", "[SEP]"}, {"type_id", 1}}}}}},
+        {"special_tokens", {{"[CLS]", {{"id", "[CLS]"}, {"ids", {2}}, {"tokens", {"[CLS]"}}}},
+                            {"[SEP]", {{"id", "[SEP]"}, {"ids", {3}}, {"tokens", {"[SEP]"}}}}}}}},
+      {"decoder", {{"type", "WordPiece"}, {"prefix", "##"}, {"cleanup", true}}},
+      {"model", {{"type", "WordPiece"}, {"unk_token", "[UNK]"}, {"continuing_subword_prefix", "##"},
+                 {"max_input_chars_per_word", 100}, {"vocab", v}}}};
+  std::ofstream f(path);
+  f << tok.dump(2) << "\n";
+  f.close();
+  strata::check(bool(f), path.string(), ": cannot write");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,6 +116,7 @@ int main(int argc, char** argv) {
     strata::DType dt = strata::DType::F32;
     bool tied = false;
     std::uint64_t seed = 1;
+    std::int64_t labels = 0;
     while (!a.done()) {
       const auto f = a.next_flag();
       if (f == "--help") {
@@ -83,10 +132,12 @@ int main(int argc, char** argv) {
       else if (f == "--max-pos") s.max_pos = a.integer(f, 1, 1 << 24);
       else if (f == "--seed") seed = std::uint64_t(a.integer(f, 0, INT64_MAX));
       else if (f == "--tied") tied = true;
+      else if (f == "--labels") labels = a.integer(f, 1, 65536);
       else if (f == "--model-type") {
         model_type = a.value(f);
-        strata::check(model_type == "llama" || model_type == "mistral" || model_type == "qwen2",
-                      "--model-type: '", model_type, "' is not one of llama, mistral, qwen2");
+        strata::check(model_type == "llama" || model_type == "mistral" || model_type == "qwen2" ||
+                          model_type == "gpt2" || model_type == "bert",
+                      "--model-type: '", model_type, "' is not one of llama, mistral, qwen2, gpt2, bert");
       } else if (f == "--dtype") {
         const std::string d = a.value(f);
         strata::check(d == "f32" || d == "bf16" || d == "f16", "--dtype: '", d, "' is not one of f32, bf16, f16");
@@ -98,7 +149,11 @@ int main(int argc, char** argv) {
     strata::check(s.hidden % s.heads == 0, "--hidden (", s.hidden, ") must be divisible by --heads (", s.heads, ")");
     strata::check(s.heads % s.kv_heads == 0, "--heads must be a multiple of --kv-heads");
     const std::int64_t hd = s.hidden / s.heads, kvd = s.kv_heads * hd;
-    strata::check(hd % 2 == 0, "head dim (hidden / heads = ", hd, ") must be even");
+    const bool rope = model_type != "gpt2" && model_type != "bert";
+    strata::check(!rope || hd % 2 == 0, "head dim (hidden / heads = ", hd, ") must be even");
+    strata::check(rope || s.kv_heads == s.heads, "--kv-heads: ", model_type, " has one KV head per head");
+    strata::check(labels == 0 || model_type == "bert", "--labels: only bert has a classification head here");
+    strata::check(!tied || rope, "--tied: ", model_type, (model_type == "gpt2" ? " is always tied" : " has no LM head"));
 
     std::vector<strata::io::TensorToWrite> ts;
     std::uint64_t k = seed * 1000003;
@@ -110,6 +165,55 @@ int main(int argc, char** argv) {
       const std::uint64_t sd = k++;
       ts.push_back({std::move(name), dt, {n}, [=](std::byte* p, std::size_t nb) { fill_random(p, nb, dt, sd, 0.02f, 1.0f, ones); }});
     };
+    auto bias = [&](std::string name, std::int64_t n) { vec(std::move(name), n, false); };
+    auto layernorm = [&](const std::string& p) {
+      vec(p + ".weight", s.hidden, true);
+      bias(p + ".bias", s.hidden);
+    };
+    if (model_type == "gpt2") {
+      mat("wte.weight", s.vocab, s.hidden);
+      mat("wpe.weight", s.max_pos, s.hidden);
+      for (std::int64_t l = 0; l < s.layers; ++l) {
+        const std::string p = "h." + std::to_string(l) + ".";
+        layernorm(p + "ln_1");
+        mat(p + "attn.c_attn.weight", s.hidden, 3 * s.hidden);  // Conv1D: [in, out]
+        bias(p + "attn.c_attn.bias", 3 * s.hidden);
+        mat(p + "attn.c_proj.weight", s.hidden, s.hidden);
+        bias(p + "attn.c_proj.bias", s.hidden);
+        layernorm(p + "ln_2");
+        mat(p + "mlp.c_fc.weight", s.hidden, s.ffn);
+        bias(p + "mlp.c_fc.bias", s.ffn);
+        mat(p + "mlp.c_proj.weight", s.ffn, s.hidden);
+        bias(p + "mlp.c_proj.bias", s.hidden);
+      }
+      layernorm("ln_f");
+    } else if (model_type == "bert") {
+      const std::string pre = labels > 0 ? "bert." : "";
+      mat(pre + "embeddings.word_embeddings.weight", s.vocab, s.hidden);
+      mat(pre + "embeddings.position_embeddings.weight", s.max_pos, s.hidden);
+      mat(pre + "embeddings.token_type_embeddings.weight", 2, s.hidden);
+      layernorm(pre + "embeddings.LayerNorm");
+      for (std::int64_t l = 0; l < s.layers; ++l) {
+        const std::string p = pre + "encoder.layer." + std::to_string(l) + ".";
+        for (const char* m : {"attention.self.query", "attention.self.key", "attention.self.value",
+                              "attention.output.dense"}) {
+          mat(p + m + ".weight", s.hidden, s.hidden);
+          bias(p + m + ".bias", s.hidden);
+        }
+        layernorm(p + "attention.output.LayerNorm");
+        mat(p + "intermediate.dense.weight", s.ffn, s.hidden);
+        bias(p + "intermediate.dense.bias", s.ffn);
+        mat(p + "output.dense.weight", s.hidden, s.ffn);
+        bias(p + "output.dense.bias", s.hidden);
+        layernorm(p + "output.LayerNorm");
+      }
+      mat(pre + "pooler.dense.weight", s.hidden, s.hidden);
+      bias(pre + "pooler.dense.bias", s.hidden);
+      if (labels > 0) {
+        mat("classifier.weight", labels, s.hidden);
+        bias("classifier.bias", labels);
+      }
+    } else {
     mat("model.embed_tokens.weight", s.vocab, s.hidden);
     for (std::int64_t l = 0; l < s.layers; ++l) {
       const std::string p = "model.layers." + std::to_string(l) + ".";
@@ -130,6 +234,7 @@ int main(int argc, char** argv) {
     }
     vec("model.norm.weight", s.hidden, true);
     if (!tied) mat("lm_head.weight", s.vocab, s.hidden);
+    }
 
     // Sizes are bounded by the flag ranges (at most ~2^50 bytes in all), so the
     // sums cannot overflow. Refuse what cannot be written before writing anything:
@@ -147,6 +252,7 @@ int main(int argc, char** argv) {
     const auto free_bytes = std::filesystem::space(out).available;
     strata::check(total <= free_bytes, "the checkpoint needs ", total, " bytes but ", out, " has ", free_bytes,
                   " bytes free; choose a smaller shape");
+    const char* torch_dtype = dt == strata::DType::F32 ? "float32" : dt == strata::DType::BF16 ? "bfloat16" : "float16";
     nlohmann::ordered_json cfg = {
         {"architectures", {model_type == "llama" ? "LlamaForCausalLM" : model_type == "mistral" ? "MistralForCausalLM" : "Qwen2ForCausalLM"}},
         {"model_type", model_type}, {"hidden_size", s.hidden}, {"intermediate_size", s.ffn},
@@ -154,7 +260,27 @@ int main(int argc, char** argv) {
         {"vocab_size", s.vocab}, {"max_position_embeddings", s.max_pos}, {"rms_norm_eps", 1e-5},
         {"rope_theta", 10000.0}, {"rope_scaling", nullptr}, {"hidden_act", "silu"}, {"tie_word_embeddings", tied},
         {"bos_token_id", 1}, {"eos_token_id", 2},
-        {"torch_dtype", dt == strata::DType::F32 ? "float32" : dt == strata::DType::BF16 ? "bfloat16" : "float16"}};
+        {"torch_dtype", torch_dtype}};
+    if (model_type == "gpt2") {
+      cfg = {{"architectures", {"GPT2LMHeadModel"}}, {"model_type", "gpt2"}, {"n_embd", s.hidden},
+             {"n_layer", s.layers}, {"n_head", s.heads}, {"n_inner", s.ffn}, {"n_positions", s.max_pos},
+             {"n_ctx", s.max_pos}, {"vocab_size", s.vocab}, {"activation_function", "gelu_new"},
+             {"layer_norm_epsilon", 1e-5}, {"bos_token_id", 1}, {"eos_token_id", 2}, {"torch_dtype", torch_dtype}};
+    } else if (model_type == "bert") {
+      strata::check(s.vocab >= 256, "--vocab: bert needs at least 256 ids (its tokenizer has ~200 pieces)");
+      cfg = {{"architectures", {labels > 0 ? "BertForSequenceClassification" : "BertModel"}},
+             {"model_type", "bert"}, {"hidden_size", s.hidden}, {"num_hidden_layers", s.layers},
+             {"num_attention_heads", s.heads}, {"intermediate_size", s.ffn}, {"hidden_act", "gelu"},
+             {"max_position_embeddings", s.max_pos}, {"type_vocab_size", 2}, {"vocab_size", s.vocab},
+             {"layer_norm_eps", 1e-12}, {"pad_token_id", 0}, {"position_embedding_type", "absolute"},
+             {"torch_dtype", torch_dtype}};
+      if (labels > 0) {
+        nlohmann::ordered_json names;
+        for (std::int64_t i = 0; i < labels; ++i) names[std::to_string(i)] = "LABEL_" + std::to_string(i);
+        cfg["id2label"] = names;
+      }
+      write_wordpiece_tokenizer(std::filesystem::path(out) / "tokenizer.json", s.max_pos);
+    }
     if (model_type == "mistral") cfg["sliding_window"] = s.max_pos;
     if (model_type == "qwen2") cfg["use_sliding_window"] = false;
     const auto cfg_path = std::filesystem::path(out) / "config.json";

@@ -24,7 +24,7 @@ void check_accepted(const strata::ModelConfig& c) {
     strata::fuzz::invariant_failed("accepted config has a size out of its limits");
   if (c.num_heads % c.num_kv_heads != 0 || c.head_dim % 2 != 0)
     strata::fuzz::invariant_failed("accepted config has inconsistent heads");
-  if (!(c.rms_norm_eps > 0) || !(c.rope_theta >= 1))
+  if (!(c.norm_eps > 0) || !(c.rope_theta >= 1))
     strata::fuzz::invariant_failed("accepted config has a bad rms_norm_eps or rope_theta");
   if (c.bos_token_id && (*c.bos_token_id < 0 || *c.bos_token_id >= c.vocab_size))
     strata::fuzz::invariant_failed("accepted bos_token_id outside the vocabulary");

@@ -29,7 +29,7 @@ TEST_CASE("the real TinyStories config", "[io][config]") {
   CHECK(c.head_dim == 16);
   CHECK(c.vocab_size == 2048);
   CHECK(c.max_position_embeddings == 512);
-  CHECK(c.rms_norm_eps == Approx(1e-6));
+  CHECK(c.norm_eps == Approx(1e-6));
   CHECK(c.tie_word_embeddings);
   CHECK(c.rope_scaling.kind == strata::RopeScaling::Kind::None);
   CHECK(c.bos_token_id == 1);

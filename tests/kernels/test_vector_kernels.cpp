@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -305,6 +306,33 @@ TEST_CASE("silu, gelu and gelu_tanh gated products match the references", "[vect
         // In place (out = gate), as GatedFFN calls it.
         (t->*c.fast)(g.data(), u.data(), n, g.data());
         CHECK(g.values() == got);
+      }
+    }
+  }
+}
+
+TEST_CASE("ungated gelu and gelu_tanh match the references", "[vector]") {
+  using Kernel = void (*)(const float*, std::int64_t, float*);
+  using Ref = void (*)(const float*, const float*, std::int64_t, float*);
+  const std::pair<Kernel k::KernelTable::*, Ref> cases[] = {{&k::KernelTable::gelu, &k::gelu_mul_ref},
+                                                            {&k::KernelTable::gelu_tanh, &k::gelu_tanh_mul_ref}};
+  for (const k::KernelTable* t : k::available_kernel_tables()) {
+    for (const auto& [fast, ref] : cases) {
+      INFO(t->target << (fast == &k::KernelTable::gelu ? " gelu" : " gelu_tanh"));
+      for (std::int64_t n : sizes_for(*t)) {
+        INFO("n " << n);
+        auto xv = randn(n, 21, 4.0f);
+        xv[0] = n % 2 ? 60.0f : -60.0f;
+        const std::vector<float> ones(xv.size(), 1.0f);
+        Guarded x(xv), y(zeros(n));
+        auto want = zeros(n);
+        (t->*fast)(x.data(), n, y.data());
+        ref(xv.data(), ones.data(), n, want.data());  // act(x) · 1
+        const auto got = y.values();
+        check_close(got, want, [&](std::size_t i) { return 4e-7 * std::abs(double(xv[i])) + 1e-30; });
+        CHECK(y.guards_intact());
+        (t->*fast)(x.data(), n, x.data());  // in place, as the MLP calls it
+        CHECK(x.values() == got);
       }
     }
   }

@@ -105,7 +105,7 @@ TEST_CASE("a checkpoint truncated between open and load is a clean error", "[mod
     const auto ck = strata::io::Checkpoint::open(dir);
     const auto size = fs::file_size(file);
     fs::resize_file(file, size / 2);
-    REQUIRE_THROWS_WITH(strata::load_llama_family<float>(ck, cfg, {}), size_message(file, size, size / 2));
+    REQUIRE_THROWS_WITH(strata::load_decoder<float>(ck, cfg, {}), size_message(file, size, size / 2));
   }
   SECTION("single file, truncated to nothing, loaded as bf16") {
     const fs::path dir = copy_fixture(tmp, "bf16_weights"), file = dir / "model.safetensors";
@@ -113,7 +113,7 @@ TEST_CASE("a checkpoint truncated between open and load is a clean error", "[mod
     const auto ck = strata::io::Checkpoint::open(dir);
     const auto size = fs::file_size(file);
     fs::resize_file(file, 0);
-    REQUIRE_THROWS_WITH(strata::load_llama_family<strata::bf16>(ck, cfg, {}), size_message(file, size, 0));
+    REQUIRE_THROWS_WITH(strata::load_decoder<strata::bf16>(ck, cfg, {}), size_message(file, size, 0));
   }
   SECTION("second shard truncated: the message names that shard") {
     const fs::path dir = copy_fixture(tmp, "sharded"), file = dir / "model-00002-of-00002.safetensors";
@@ -121,7 +121,7 @@ TEST_CASE("a checkpoint truncated between open and load is a clean error", "[mod
     const auto ck = strata::io::Checkpoint::open(dir);
     const auto size = fs::file_size(file);
     fs::resize_file(file, 64);
-    REQUIRE_THROWS_WITH(strata::load_llama_family<float>(ck, cfg, {}), size_message(file, size, 64));
+    REQUIRE_THROWS_WITH(strata::load_decoder<float>(ck, cfg, {}), size_message(file, size, 64));
   }
   SECTION("a file that grew (a writer still appending) is refused too") {
     const fs::path dir = copy_fixture(tmp, "mqa"), file = dir / "model.safetensors";
@@ -129,7 +129,7 @@ TEST_CASE("a checkpoint truncated between open and load is a clean error", "[mod
     const auto ck = strata::io::Checkpoint::open(dir);
     const auto size = fs::file_size(file);
     std::ofstream(file, std::ios::binary | std::ios::app) << std::string(8, '\0');
-    REQUIRE_THROWS_WITH(strata::load_llama_family<float>(ck, cfg, {}), size_message(file, size, size + 8));
+    REQUIRE_THROWS_WITH(strata::load_decoder<float>(ck, cfg, {}), size_message(file, size, size + 8));
   }
 }
 
@@ -145,8 +145,8 @@ TEST_CASE("a loaded model never reads its checkpoint files again", "[models][mma
   // The checkpoint stays open (mapped) all along: the model must not use it.
   const auto ck = strata::io::Checkpoint::open(dir);
   const auto model = wt == strata::WeightType::BF16
-                         ? strata::load_llama_family<strata::bf16>(ck, cfg, {})
-                         : strata::load_llama_family<float>(ck, cfg, {});
+                         ? strata::load_decoder<strata::bf16>(ck, cfg, {})
+                         : strata::load_decoder<float>(ck, cfg, {});
   SECTION("file truncated to nothing") { fs::resize_file(file, 0); }
   SECTION("file rewritten in place with other bytes") { overwrite_in_place(file); }
   SECTION("file deleted") { fs::remove(file); }

@@ -24,7 +24,7 @@ std::shared_ptr<const strata::LanguageModel> load_long(const std::string& name, 
   strata::ModelConfig c = strata::load_model_config(dir);
   c.max_position_embeddings = kLength;
   if (window) c.sliding_window = window;
-  return strata::load_llama_family<float>(strata::io::Checkpoint::open(dir), c, {});
+  return strata::load_decoder<float>(strata::io::Checkpoint::open(dir), c, {});
 }
 
 strata::SessionOptions opts(int threads) {

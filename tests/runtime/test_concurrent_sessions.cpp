@@ -180,7 +180,7 @@ TEST_CASE("parallel sessions decoding a long context split across pool threads m
   strata::ModelConfig c = strata::load_model_config(dir);
   c.max_position_embeddings = 560;
   const std::shared_ptr<const strata::LanguageModel> model =
-      strata::load_llama_family<float>(strata::io::Checkpoint::open(dir), c, {});
+      strata::load_decoder<float>(strata::io::Checkpoint::open(dir), c, {});
   REQUIRE(strata::attention_decode_splits(513, c.num_heads, 4) > 1);
 
   std::mt19937 rng(11);

@@ -12,8 +12,10 @@
 namespace strata {
 
 // Float types hold weights; the integer types hold packed quantized weights
-// (GPTQ/AWQ qweight, qzeros, g_idx: I32; strata's own codes: U8).
-enum class DType { F32, F16, BF16, I32, U8 };
+// (GPTQ/AWQ qweight, qzeros, g_idx: I32; strata's own codes: U8). I64 and
+// BOOL are read so that checkpoints carrying buffers of those types (BERT's
+// embeddings.position_ids, causal-mask buffers) open; no layer loads them.
+enum class DType { F32, F16, BF16, I32, U8, I64, BOOL };
 
 // Quantized weight formats (kernels/quant.hpp describes each).
 enum class QuantType : std::uint8_t { Q8, Q4, FP4 };
@@ -43,6 +45,8 @@ inline constexpr std::size_t dtype_size(DType t) {
     case DType::BF16: return 2;
     case DType::I32: return 4;
     case DType::U8: return 1;
+    case DType::I64: return 8;
+    case DType::BOOL: return 1;
   }
   return 0;
 }
@@ -54,6 +58,8 @@ inline constexpr std::string_view dtype_name(DType t) {
     case DType::BF16: return "BF16";
     case DType::I32: return "I32";
     case DType::U8: return "U8";
+    case DType::I64: return "I64";
+    case DType::BOOL: return "BOOL";
   }
   return "?";
 }
@@ -65,6 +71,8 @@ inline std::optional<DType> dtype_from_name(std::string_view s) {
   if (s == "BF16") return DType::BF16;
   if (s == "I32") return DType::I32;
   if (s == "U8") return DType::U8;
+  if (s == "I64") return DType::I64;
+  if (s == "BOOL") return DType::BOOL;
   return std::nullopt;
 }
 

@@ -1,5 +1,6 @@
-// Hugging Face config.json (+ generation_config.json) for decoder LMs of the
-// Llama family: model_type llama, mistral, qwen2. Every value is checked;
+// Hugging Face config.json (+ generation_config.json): decoder LMs of the
+// Llama family (model_type llama, mistral, qwen2) and GPT-2 (gpt2), and
+// BERT-family encoders (bert). Every value is checked;
 // unknown or inconsistent values are errors that name the file and field.
 #pragma once
 
@@ -72,8 +73,11 @@ struct QuantSpec {
   }
 };
 
+// The MLP / FFN activation (HF hidden_act, GPT-2 activation_function).
+enum class Activation { SiLU, GELU, GELUTanh };
+
 struct ModelConfig {
-  std::string model_type;  // "llama", "mistral", "qwen2"
+  std::string model_type;  // "llama", "mistral", "qwen2" (decoders), "gpt2", "bert" (encoder)
   std::int64_t hidden_size = 0;
   std::int64_t intermediate_size = 0;
   std::int64_t num_layers = 0;
@@ -82,17 +86,27 @@ struct ModelConfig {
   std::int64_t head_dim = 0;
   std::int64_t vocab_size = 0;
   std::int64_t max_position_embeddings = 0;
-  double rms_norm_eps = 1e-6;
+  double norm_eps = 1e-6;  // rms_norm_eps (RMSNorm models), layer_norm_eps (LayerNorm)
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
   bool tie_word_embeddings = false;
   bool qkv_bias = false;       // qwen2; llama attention_bias
   bool o_bias = false;         // llama attention_bias
   std::int64_t sliding_window = 0;  // 0: full causal attention
+  Activation hidden_act = Activation::SiLU;
+  std::int64_t type_vocab_size = 0;  // bert: token type (segment) embeddings
+  std::optional<std::int32_t> pad_token_id;
+  // Sequence-classification heads: label names by class id (id2label;
+  // transformers writes LABEL_0, LABEL_1 even for models without a head), and
+  // "single_label_classification" (softmax), "multi_label_classification"
+  // (sigmoid) or "regression" (raw scores); empty: not given.
+  std::vector<std::string> id2label;
+  std::string problem_type;
   std::optional<std::int32_t> bos_token_id;
   std::vector<std::int32_t> eos_token_ids;
   QuantSpec quant;  // from quantization_config / checkpoint metadata / load options
 
+  bool is_encoder() const { return model_type == "bert"; }
   std::int64_t q_dim() const { return num_heads * head_dim; }
   std::int64_t kv_dim() const { return num_kv_heads * head_dim; }
 };
@@ -243,6 +257,113 @@ inline QuantSpec parse_quantization_config(const ConfigReader& r) {
 
 }  // namespace detail
 
+namespace detail {
+
+inline Activation parse_activation(const ConfigReader& r, const char* key, const std::string& dflt) {
+  const std::string act = r.string_or(key, dflt);
+  if (act == "silu" || act == "swish") return Activation::SiLU;
+  if (act == "gelu") return Activation::GELU;
+  if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast") return Activation::GELUTanh;
+  fail(r.source(), ": ", key, " ", shown(act), " is not supported (supported: silu, gelu, gelu_new, gelu_pytorch_tanh)");
+}
+
+// id2label {"0": "negative", ...}: every id 0..n-1 exactly once.
+inline void parse_labels(const ConfigReader& r, ModelConfig& c) {
+  c.problem_type = r.string_or("problem_type", "");
+  check(c.problem_type.empty() || c.problem_type == "single_label_classification" ||
+            c.problem_type == "multi_label_classification" || c.problem_type == "regression",
+        r.source(), ": problem_type ", shown(c.problem_type),
+        " is not supported (supported: single_label_classification, multi_label_classification, regression)");
+  if (!r.has("id2label")) return;
+  const auto& m = r.at("id2label");
+  check(m.is_object() && !m.empty() && m.size() <= 65536, r.source(),
+        ": id2label must be an object of 1 to 65536 labels");
+  c.id2label.assign(m.size(), std::string());
+  std::vector<bool> seen(m.size(), false);
+  for (const auto& [key, value] : m.items()) {
+    std::size_t id = 0;
+    bool digits = !key.empty() && key.size() <= 6;
+    for (char ch : key) digits = digits && ch >= '0' && ch <= '9';
+    if (digits) id = std::size_t(std::stoul(key));
+    check(digits && id < m.size() && !seen[id], r.source(), ": id2label key ", shown(key),
+          " is not a class id in [0, ", m.size(), ") given once");
+    check(value.is_string(), r.source(), ": id2label[", key, "] must be a string, got ", shown_json(value));
+    seen[id] = true;
+    c.id2label[id] = value.get<std::string>();
+  }
+}
+
+inline void parse_special_ids(const ConfigReader& r, ModelConfig& c) {
+  c.bos_token_id = std::nullopt;
+  if (auto bos = r.id_list("bos_token_id", c.vocab_size); !bos.empty()) {
+    check(bos.size() == 1, r.source(), ": bos_token_id must be a single id");
+    c.bos_token_id = bos[0];
+  }
+  c.eos_token_ids = r.id_list("eos_token_id", c.vocab_size);
+  if (auto pad = r.id_list("pad_token_id", c.vocab_size); pad.size() == 1) c.pad_token_id = pad[0];
+}
+
+// Heads must divide the width; each head's size is then hidden / heads.
+inline void set_heads(const ConfigReader& r, ModelConfig& c, const char* heads_key, const char* hidden_key) {
+  check(c.hidden_size % c.num_heads == 0, r.source(), ": ", hidden_key, " (", c.hidden_size,
+        ") is not divisible by ", heads_key, " (", c.num_heads, ")");
+  c.num_kv_heads = c.num_heads;
+  c.head_dim = c.hidden_size / c.num_heads;
+  check(c.head_dim <= ConfigLimits::max_head_dim, r.source(), ": head size ", c.head_dim, " exceeds ",
+        ConfigLimits::max_head_dim);
+}
+
+// BertConfig (model_type "bert"): BertModel and the task models built on it.
+inline void parse_bert(const ConfigReader& r, ModelConfig& c) {
+  using L = ConfigLimits;
+  c.hidden_size = r.integer("hidden_size", 1, L::max_hidden);
+  c.intermediate_size = r.integer("intermediate_size", 1, L::max_intermediate);
+  c.num_layers = r.integer("num_hidden_layers", 1, L::max_layers);
+  c.num_heads = r.integer("num_attention_heads", 1, L::max_heads);
+  set_heads(r, c, "num_attention_heads", "hidden_size");
+  c.vocab_size = r.integer("vocab_size", 1, L::max_vocab);
+  c.max_position_embeddings = r.integer("max_position_embeddings", 1, L::max_positions);
+  c.type_vocab_size = r.integer_or("type_vocab_size", 2, 1, 1 << 16);
+  c.norm_eps = r.number_or("layer_norm_eps", 1e-12, 0.0, 1.0);
+  check(c.norm_eps > 0, r.source(), ": field 'layer_norm_eps' must be positive");
+  c.hidden_act = parse_activation(r, "hidden_act", "gelu");
+  check(c.hidden_act != Activation::SiLU, r.source(),
+        ": hidden_act silu is not supported for bert (supported: gelu, gelu_new, gelu_pytorch_tanh)");
+  const std::string pos = r.string_or("position_embedding_type", "absolute");
+  check(pos == "absolute", r.source(), ": position_embedding_type ", shown(pos),
+        " is not supported (supported: absolute)");
+  check(!r.boolean_or("is_decoder", false), r.source(), ": is_decoder true (BERT as a causal decoder) is not supported");
+  check(!r.boolean_or("add_cross_attention", false), r.source(), ": add_cross_attention true is not supported");
+  c.qkv_bias = c.o_bias = true;
+  parse_special_ids(r, c);
+  parse_labels(r, c);
+}
+
+// GPT2Config (model_type "gpt2").
+inline void parse_gpt2(const ConfigReader& r, ModelConfig& c) {
+  using L = ConfigLimits;
+  c.hidden_size = r.integer("n_embd", 1, L::max_hidden);
+  c.num_layers = r.integer("n_layer", 1, L::max_layers);
+  c.num_heads = r.integer("n_head", 1, L::max_heads);
+  set_heads(r, c, "n_head", "n_embd");
+  c.intermediate_size = r.integer_or("n_inner", 4 * c.hidden_size, 1, L::max_intermediate);
+  c.vocab_size = r.integer("vocab_size", 1, L::max_vocab);
+  c.max_position_embeddings = r.integer("n_positions", 1, L::max_positions);
+  c.norm_eps = r.number_or("layer_norm_epsilon", 1e-5, 0.0, 1.0);
+  check(c.norm_eps > 0, r.source(), ": field 'layer_norm_epsilon' must be positive");
+  c.hidden_act = parse_activation(r, "activation_function", "gelu_new");
+  check(c.hidden_act != Activation::SiLU, r.source(), ": activation_function silu is not supported for gpt2");
+  check(r.boolean_or("scale_attn_weights", true), r.source(), ": scale_attn_weights false is not supported");
+  check(!r.boolean_or("scale_attn_by_inverse_layer_idx", false), r.source(),
+        ": scale_attn_by_inverse_layer_idx true is not supported");
+  check(!r.boolean_or("add_cross_attention", false), r.source(), ": add_cross_attention true is not supported");
+  c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", true);  // GPT2Config's default
+  c.qkv_bias = c.o_bias = true;
+  parse_special_ids(r, c);
+}
+
+}  // namespace detail
+
 // Parses a config.json object; `source` names it in error messages.
 inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string& source = "config.json") {
   using L = ConfigLimits;
@@ -250,8 +371,16 @@ inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string
   ModelConfig c;
   c.model_type = r.string_or("model_type", "");
   check(!c.model_type.empty(), source, ": required field 'model_type' is missing");
-  check(c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2", source, ": model_type ",
-        detail::shown(c.model_type), " is not supported (supported: llama, mistral, qwen2)");
+  check(c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2" ||
+            c.model_type == "gpt2" || c.model_type == "bert",
+        source, ": model_type ", detail::shown(c.model_type),
+        " is not supported (supported: llama, mistral, qwen2, gpt2, bert)");
+  if (c.model_type == "bert" || c.model_type == "gpt2") {
+    if (c.model_type == "bert") detail::parse_bert(r, c);
+    else detail::parse_gpt2(r, c);
+    c.quant = detail::parse_quantization_config(r);
+    return c;
+  }
 
   c.hidden_size = r.integer("hidden_size", 1, L::max_hidden);
   c.intermediate_size = r.integer("intermediate_size", 1, L::max_intermediate);
@@ -271,8 +400,8 @@ inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string
   check(c.head_dim <= L::max_head_dim, source, ": head_dim (", c.head_dim, ") exceeds ", L::max_head_dim);
   c.vocab_size = r.integer("vocab_size", 1, L::max_vocab);
   c.max_position_embeddings = r.integer("max_position_embeddings", 1, L::max_positions);
-  c.rms_norm_eps = r.number_or("rms_norm_eps", 1e-6, 0.0, 1.0);
-  check(c.rms_norm_eps > 0, source, ": field 'rms_norm_eps' must be positive");
+  c.norm_eps = r.number_or("rms_norm_eps", 1e-6, 0.0, 1.0);
+  check(c.norm_eps > 0, source, ": field 'rms_norm_eps' must be positive");
   c.rope_theta = r.number_or("rope_theta", 10000.0, 1.0, 1e12);
   c.rope_scaling = detail::parse_rope_scaling(r);
   c.quant = detail::parse_quantization_config(r);
@@ -293,12 +422,7 @@ inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string
     c.sliding_window = r.integer_or("sliding_window", 0, 1, L::max_positions);
   }
 
-  c.bos_token_id = std::nullopt;
-  if (auto bos = r.id_list("bos_token_id", c.vocab_size); !bos.empty()) {
-    check(bos.size() == 1, source, ": bos_token_id must be a single id");
-    c.bos_token_id = bos[0];
-  }
-  c.eos_token_ids = r.id_list("eos_token_id", c.vocab_size);
+  detail::parse_special_ids(r, c);
   return c;
 }
 

@@ -326,7 +326,7 @@ inline TensorView SafetensorsFile::parse_entry(const std::string& name, const nl
   const auto dtype = dtype_from_name(dt.get<std::string>());
   if (!dtype)
     fail(at, ": unknown dtype ", detail::quote(dt.get<std::string>()),
-         " (supported: F32, F16, BF16, I32, U8)");
+         " (supported: F32, F16, BF16, I32, U8, I64, BOOL)");
   t.dtype = *dtype;
 
   // shape
@@ -591,6 +591,8 @@ inline void copy_to_f32(const TensorView& t, float* dst) {
   switch (t.dtype) {
     case DType::I32:
     case DType::U8:
+    case DType::I64:
+    case DType::BOOL:
       break;
     case DType::F32:
       if constexpr (std::endian::native == std::endian::little) {

@@ -1,5 +1,5 @@
-// Gated activations: out = act(gate) · up, element-wise (the gate of a
-// gated FFN; out may alias gate or up).
+// Activations, element-wise: gated, out = act(gate) · up (the gate of a
+// gated FFN; out may alias gate or up), and ungated, out = act(x).
 //   SiLU(g)      = g / (1 + exp(-g))                              HF "silu"
 //   GELU(g)      = g/2 · (1 + erf(g/√2))                          HF "gelu"
 //   GELU_tanh(g) = g/2 · (1 + tanh(√(2/π)·(g + 0.044715·g³)))     HF "gelu_pytorch_tanh", "gelu_new"
@@ -24,6 +24,10 @@ inline void gelu_mul(const float* gate, const float* up, std::int64_t n, float* 
 inline void gelu_tanh_mul(const float* gate, const float* up, std::int64_t n, float* out) {
   active_kernels().gelu_tanh_mul(gate, up, n, out);
 }
+
+// Ungated: out = act(x); out may alias x.
+inline void gelu(const float* x, std::int64_t n, float* out) { active_kernels().gelu(x, n, out); }
+inline void gelu_tanh(const float* x, std::int64_t n, float* out) { active_kernels().gelu_tanh(x, n, out); }
 
 // References in double.
 inline void silu_mul_ref(const float* gate, const float* up, std::int64_t n, float* out) {

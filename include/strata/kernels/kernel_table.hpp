@@ -91,6 +91,9 @@ struct KernelTable {
   void (*silu_mul)(const float* gate, const float* up, std::int64_t n, float* out) = nullptr;
   void (*gelu_mul)(const float* gate, const float* up, std::int64_t n, float* out) = nullptr;       // erf GELU
   void (*gelu_tanh_mul)(const float* gate, const float* up, std::int64_t n, float* out) = nullptr;  // tanh GELU
+  // Ungated: out = act(x) (out may alias x), for GELU MLPs (BERT, GPT-2).
+  void (*gelu)(const float* x, std::int64_t n, float* out) = nullptr;       // erf GELU
+  void (*gelu_tanh)(const float* x, std::int64_t n, float* out) = nullptr;  // tanh GELU
   std::int64_t (*argmax)(const float* x, std::int64_t n) = nullptr;  // first index on ties
   // Indices of the k largest values, largest first (lower index first on
   // ties); returns min(k, n).

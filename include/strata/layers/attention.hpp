@@ -1,10 +1,15 @@
 // Multi-head self-attention with any query/KV head ratio (MHA, GQA, MQA),
 // composed from policies:
-//   PosEnc — Rope<RotateHalf> / Rope<Interleaved>
+//   PosEnc — Rope<RotateHalf> / Rope<Interleaved>, NoRope
 //   Mask   — Causal, or SlidingWindow (Mistral: a query at position i sees keys
 //            at i - window < j <= i)
-//   Bias   — NoBias, QKVBias (Qwen2), QKVOBias (Llama attention_bias)
-// HF tensor names under the prefix: q_proj, k_proj, v_proj, o_proj.
+//   Bias   — NoBias, QKVBias (Qwen2), QKVOBias (Llama attention_bias, GPT-2, BERT)
+//   Names  — where the projections are in the checkpoint: LlamaAttnNames
+//            (q_proj, k_proj, v_proj, o_proj), GPT2AttnNames (one fused Conv1D
+//            c_attn, c_proj), BertAttnNames (self.query/key/value fused at
+//            load into one projection, output.dense)
+// BidirectionalAttention (encoders) shares the projections; it attends within
+// each sequence of a packed batch, with no cache.
 #pragma once
 
 #include <algorithm>
@@ -51,6 +56,80 @@ struct QKVOBias {
   static constexpr bool qkv = true, o = true;
 };
 
+struct LlamaAttnNames {
+  static constexpr const char *q = "q_proj", *k = "k_proj", *v = "v_proj", *o = "o_proj";
+  static constexpr const char* qkv = nullptr;  // no fused tensor
+  static constexpr bool fuse = false;          // one Linear per projection (GPTQ/AWQ store them so)
+  static constexpr bool conv1d = false;
+};
+struct GPT2AttnNames {
+  static constexpr const char *q = nullptr, *k = nullptr, *v = nullptr, *o = "c_proj";
+  static constexpr const char* qkv = "c_attn";  // [H, 3H] Conv1D: q, k, v columns
+  static constexpr bool fuse = true;
+  static constexpr bool conv1d = true;
+};
+struct BertAttnNames {
+  static constexpr const char *q = "self.query", *k = "self.key", *v = "self.value", *o = "output.dense";
+  static constexpr const char* qkv = nullptr;
+  static constexpr bool fuse = true;  // stacked into one [3H, H] projection at load
+  static constexpr bool conv1d = false;
+};
+
+// q, k, v and o projections of one attention layer, as Names stores them.
+// fused: one GEMM writes [T, q_dim + 2·kv_dim], split into q, k, v.
+template <class W, class Bias, class Names>
+class AttnProjections {
+ public:
+  void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
+    qd_ = c.q_dim();
+    kvd_ = c.kv_dim();
+    const std::string p = prefix + ".";
+    if constexpr (Names::fuse) {
+      const MatrixSource src = Names::qkv ? MatrixSource{{p + Names::qkv}, {qd_ + 2 * kvd_}, Names::conv1d}
+                                          : MatrixSource{{p + Names::q, p + Names::k, p + Names::v},
+                                                         {qd_, kvd_, kvd_}, Names::conv1d};
+      qkv_.load(ck, src, c.hidden_size, Bias::qkv, c.quant);
+    } else {
+      q_.load(ck, p + Names::q, qd_, c.hidden_size, Bias::qkv, c.quant);
+      k_.load(ck, p + Names::k, kvd_, c.hidden_size, Bias::qkv, c.quant);
+      v_.load(ck, p + Names::v, kvd_, c.hidden_size, Bias::qkv, c.quant);
+    }
+    if constexpr (Names::conv1d) o_.load(ck, MatrixSource{{p + Names::o}, {c.hidden_size}, true}, qd_, Bias::o, c.quant);
+    else o_.load(ck, p + Names::o, c.hidden_size, qd_, Bias::o, c.quant);
+  }
+
+  // xn [T, hidden] → q [T, q_dim], k, v [T, kv_dim].
+  void qkv(const float* xn, std::int64_t T, float* q, float* k, float* v, ThreadPool& pool) const {
+    if constexpr (Names::fuse) {
+      thread_local std::vector<float> fused;  // per calling thread: sessions on other threads use their own
+      const std::int64_t n = qd_ + 2 * kvd_;
+      if (fused.size() < std::size_t(T * n)) fused.resize(std::size_t(T * n));
+      qkv_.forward(xn, T, fused.data(), pool);
+      for (std::int64_t t = 0; t < T; ++t) {
+        const float* row = fused.data() + t * n;
+        std::copy(row, row + qd_, q + t * qd_);
+        std::copy(row + qd_, row + qd_ + kvd_, k + t * kvd_);
+        std::copy(row + qd_ + kvd_, row + n, v + t * kvd_);
+      }
+    } else {
+      q_.forward(xn, T, q, pool);
+      k_.forward(xn, T, k, pool);
+      v_.forward(xn, T, v, pool);
+    }
+  }
+
+  void out(const float* ctx, std::int64_t T, float* y, ThreadPool& pool) const { o_.forward(ctx, T, y, pool); }
+
+  std::size_t bytes() const {
+    if constexpr (Names::fuse) return qkv_.bytes() + o_.bytes();
+    else return q_.bytes() + k_.bytes() + v_.bytes() + o_.bytes();
+  }
+
+ private:
+  Linear<W> q_, k_, v_, qkv_, o_;
+  std::int64_t qd_ = 0, kvd_ = 0;
+};
+
 // One layer's slice of the KV cache: [kv_heads][capacity][head_dim] for K and V.
 struct KVLayerView {
   float* k;
@@ -79,7 +158,7 @@ inline std::int64_t attention_decode_splits(std::int64_t n, std::int64_t heads, 
   return std::max<std::int64_t>(1, std::min(want, n / kAttentionMinSplit));
 }
 
-template <class PosEnc, class Mask, class Bias = NoBias>
+template <class PosEnc, class Mask, class Bias = NoBias, class Names = LlamaAttnNames>
 struct SelfAttention {
   template <class W>
   class layer {
@@ -92,10 +171,7 @@ struct SelfAttention {
       heads_ = c.num_heads;
       kv_heads_ = c.num_kv_heads;
       head_dim_ = c.head_dim;
-      q_.load(ck, prefix + ".q_proj", c.q_dim(), c.hidden_size, Bias::qkv, c.quant);
-      k_.load(ck, prefix + ".k_proj", c.kv_dim(), c.hidden_size, Bias::qkv, c.quant);
-      v_.load(ck, prefix + ".v_proj", c.kv_dim(), c.hidden_size, Bias::qkv, c.quant);
-      o_.load(ck, prefix + ".o_proj", c.hidden_size, c.q_dim(), Bias::o, c.quant);
+      proj_.load(ck, prefix, c);
       mask_.init(c);
     }
 
@@ -106,9 +182,7 @@ struct SelfAttention {
                  const float* sin, const KVLayerView& cache, const AttentionScratch& s, float* out,
                  ThreadPool& pool) const {
       const std::int64_t hd = head_dim_, half = hd / 2, qd = heads_ * hd, kvd = kv_heads_ * hd;
-      q_.forward(xn, T, s.q, pool);  // q = q_proj(x)
-      k_.forward(xn, T, s.k, pool);  // k = k_proj(x)
-      v_.forward(xn, T, s.v, pool);  // v = v_proj(x)
+      proj_.qkv(xn, T, s.q, s.k, s.v, pool);  // q = q_proj(x), k = k_proj(x), v = v_proj(x)
       for (std::int64_t t = 0; t < T; ++t) {  // q, k = apply_rotary_pos_emb(q, k, cos, sin)
         const float* c = cos + t * half;
         const float* sn = sin + t * half;
@@ -137,10 +211,10 @@ struct SelfAttention {
       } else {
         decode(s.q, p0, cache, group, window, scale, s.ctx, pool);
       }
-      o_.forward(s.ctx, T, out, pool);  // o_proj(attn_output)
+      proj_.out(s.ctx, T, out, pool);  // o_proj(attn_output)
     }
 
-    std::size_t bytes() const { return q_.bytes() + k_.bytes() + v_.bytes() + o_.bytes(); }
+    std::size_t bytes() const { return proj_.bytes(); }
 
    private:
     // Attention of the one query at `pos` per head (q, ctx: [q_dim]). A long
@@ -177,9 +251,87 @@ struct SelfAttention {
         kernels::attention_merge(po + h * splits * hd, pm + h * splits, pl + h * splits, splits, hd, ctx + h * hd);
     }
 
-    Linear<W> q_, k_, v_, o_;
+    AttnProjections<W, Bias, Names> proj_;
     Mask mask_;
     std::int64_t heads_ = 0, kv_heads_ = 0, head_dim_ = 0;
+  };
+};
+
+// The sequences of a packed batch: sequence i is tokens [start[i], start[i+1])
+// of one token stream (start has one more entry than there are sequences).
+// Padded batching is the same with every sequence `padded` tokens long, of
+// which the first len[i] are real: attention then ignores the padding keys,
+// as an attention mask does.
+struct SequenceSpans {
+  std::vector<std::int64_t> start;  // size n + 1, start[0] = 0
+  std::vector<std::int64_t> len;    // real tokens of each sequence (≤ its span)
+
+  std::int64_t count() const { return std::int64_t(len.size()); }
+  std::int64_t tokens() const { return start.empty() ? 0 : start.back(); }
+};
+
+// Bidirectional multi-head attention over each sequence of a packed batch
+// (BERT): every token sees every real token of its own sequence and nothing
+// else, so no [T, T] mask exists and no work is spent across sequences.
+template <class Bias = QKVOBias, class Names = BertAttnNames>
+struct BidirectionalAttention {
+  template <class W>
+  class layer {
+   public:
+    void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
+      check(Bias::qkv == c.qkv_bias && Bias::o == c.o_bias, prefix,
+            ": attention bias policy does not match the config (qkv_bias=", c.qkv_bias, ", o_bias=", c.o_bias, ")");
+      heads_ = c.num_heads;
+      head_dim_ = c.head_dim;
+      check(c.num_kv_heads == c.num_heads, prefix, ": bidirectional attention needs as many KV heads as heads");
+      proj_.load(ck, prefix, c);
+    }
+
+    // xn: [T, hidden] of the packed sequences; out: [T, hidden], not
+    // aliasing xn. s.k / s.v receive the keys and values head-major
+    // ([heads][T][head_dim]): each head's rows contiguous for the kernel.
+    void forward(const float* xn, const SequenceSpans& seqs, const AttentionScratch& s, float* out,
+                 ThreadPool& pool) const {
+      const std::int64_t T = seqs.tokens(), hd = head_dim_, d = heads_ * hd;
+      proj_.qkv(xn, T, s.q, s.ctx, out, pool);  // k into ctx, v into out: both free until written below
+      for (std::int64_t t = 0; t < T; ++t)
+        for (std::int64_t h = 0; h < heads_; ++h) {
+          std::copy(s.ctx + t * d + h * hd, s.ctx + t * d + (h + 1) * hd, s.k + (h * T + t) * hd);
+          std::copy(out + t * d + h * hd, out + t * d + (h + 1) * hd, s.v + (h * T + t) * hd);
+        }
+      // softmax(q·kᵀ/√d + mask)·v: one work item per (sequence, head, block of queries).
+      const float scale = 1.0f / std::sqrt(float(hd));
+      std::vector<std::int64_t> item_seq, item_q0;  // work items (small: sequences × blocks)
+      for (std::int64_t i = 0; i < seqs.count(); ++i)
+        for (std::int64_t q0 = seqs.start[std::size_t(i)]; q0 < seqs.start[std::size_t(i) + 1]; q0 += kAttentionQueryRows) {
+          item_seq.push_back(i);
+          item_q0.push_back(q0);
+        }
+      const std::int64_t blocks = std::int64_t(item_seq.size());
+      pool.parallel_for(blocks * heads_, [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t w = b; w < e; ++w) {
+          const std::int64_t h = w % heads_, blk = w / heads_, i = item_seq[std::size_t(blk)];
+          const std::int64_t s0 = seqs.start[std::size_t(i)], s1 = seqs.start[std::size_t(i) + 1];
+          const std::int64_t n = seqs.len[std::size_t(i)], q0 = item_q0[std::size_t(blk)];
+          const float* K = s.k + (h * T + s0) * hd;
+          const float* V = s.v + (h * T + s0) * hd;
+          for (std::int64_t t = q0; t < std::min(q0 + kAttentionQueryRows, s1); ++t) {
+            float* o = s.ctx + t * d + h * hd;
+            float m = 0, l = 0;
+            kernels::attention_partial(s.q + t * d + h * hd, K, V, n, hd, scale, o, &m, &l);
+            const float inv = 1.0f / l;
+            for (std::int64_t j = 0; j < hd; ++j) o[j] *= inv;
+          }
+        }
+      });
+      proj_.out(s.ctx, T, out, pool);
+    }
+
+    std::size_t bytes() const { return proj_.bytes(); }
+
+   private:
+    AttnProjections<W, Bias, Names> proj_;
+    std::int64_t heads_ = 0, head_dim_ = 0;
   };
 };
 

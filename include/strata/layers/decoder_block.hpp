@@ -37,9 +37,9 @@ struct DecoderBlock {
    public:
     void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
       hidden_ = c.hidden_size;
-      attn_norm_.load(ck, prefix + "." + Names::attn_norm, c.hidden_size, c.rms_norm_eps);
+      attn_norm_.load(ck, prefix + "." + Names::attn_norm, c.hidden_size, c.norm_eps);
       attn_.load(ck, prefix + "." + Names::attn, c);
-      ffn_norm_.load(ck, prefix + "." + Names::ffn_norm, c.hidden_size, c.rms_norm_eps);
+      ffn_norm_.load(ck, prefix + "." + Names::ffn_norm, c.hidden_size, c.norm_eps);
       ffn_.load(ck, prefix + "." + Names::ffn, c);
     }
 

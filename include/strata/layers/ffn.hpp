@@ -1,6 +1,9 @@
-// Gated feed-forward network (SwiGLU for Act = SiLU, Shazeer 2020):
-// down_proj(act(gate_proj(x)) * up_proj(x)). HF names under the prefix:
-// gate_proj, up_proj, down_proj.
+// Feed-forward networks:
+//   GatedFFN<Act> — down_proj(act(gate_proj(x)) * up_proj(x)) (SwiGLU for
+//                   Act = SiLU, Shazeer 2020); HF names gate_proj, up_proj, down_proj.
+//   MLP<Act, Names> — down(act(up(x) + b) ) + b, the two-layer MLP of BERT
+//                   (intermediate.dense, output.dense) and GPT-2 (Conv1D c_fc,
+//                   c_proj), Act = GELU or GELUTanh.
 #pragma once
 
 #include <cstdint>
@@ -14,10 +17,35 @@
 namespace strata {
 
 struct SiLU {
+  static constexpr Activation kind = Activation::SiLU;
   static void gated(const float* gate, const float* up, std::int64_t n, float* out) {
     kernels::silu_mul(gate, up, n, out);
   }
 };
+struct GELU {  // erf form, HF "gelu"
+  static constexpr Activation kind = Activation::GELU;
+  static void gated(const float* gate, const float* up, std::int64_t n, float* out) {
+    kernels::gelu_mul(gate, up, n, out);
+  }
+  static void apply(float* x, std::int64_t n) { kernels::gelu(x, n, x); }
+};
+struct GELUTanh {  // HF "gelu_new", "gelu_pytorch_tanh"
+  static constexpr Activation kind = Activation::GELUTanh;
+  static void gated(const float* gate, const float* up, std::int64_t n, float* out) {
+    kernels::gelu_tanh_mul(gate, up, n, out);
+  }
+  static void apply(float* x, std::int64_t n) { kernels::gelu_tanh(x, n, x); }
+};
+
+inline const char* activation_name(Activation a) {
+  return a == Activation::SiLU ? "silu" : a == Activation::GELU ? "gelu (erf)" : "gelu (tanh)";
+}
+
+template <class Act>
+void check_activation(const ModelConfig& c, const std::string& prefix) {
+  check(c.hidden_act == Act::kind, prefix, ": the composition's activation is ", activation_name(Act::kind),
+        " but the config asks for ", activation_name(c.hidden_act));
+}
 
 // Scratch for T tokens: gate and up, [T, intermediate] each.
 struct FFNScratch {
@@ -30,6 +58,7 @@ struct GatedFFN {
   class layer {
    public:
     void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
+      check_activation<Act>(c, prefix);
       gate_.load(ck, prefix + ".gate_proj", c.intermediate_size, c.hidden_size, false, c.quant);
       up_.load(ck, prefix + ".up_proj", c.intermediate_size, c.hidden_size, false, c.quant);
       down_.load(ck, prefix + ".down_proj", c.hidden_size, c.intermediate_size, false, c.quant);
@@ -47,6 +76,46 @@ struct GatedFFN {
 
    private:
     Linear<W> gate_, up_, down_;
+  };
+};
+
+struct BertMLPNames {  // under the layer's prefix
+  static constexpr const char *up = "intermediate.dense", *down = "output.dense";
+  static constexpr bool conv1d = false;
+};
+struct GPT2MLPNames {  // under the block's "mlp"
+  static constexpr const char *up = "c_fc", *down = "c_proj";
+  static constexpr bool conv1d = true;  // [in, out]
+};
+
+template <class Act, class Names = GPT2MLPNames>
+struct MLP {
+  template <class W>
+  class layer {
+   public:
+    void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
+      check_activation<Act>(c, prefix);
+      const std::string p = prefix + ".";
+      if constexpr (Names::conv1d) {
+        up_.load(ck, MatrixSource{{p + Names::up}, {c.intermediate_size}, true}, c.hidden_size, true, c.quant);
+        down_.load(ck, MatrixSource{{p + Names::down}, {c.hidden_size}, true}, c.intermediate_size, true, c.quant);
+      } else {
+        up_.load(ck, p + Names::up, c.intermediate_size, c.hidden_size, true, c.quant);
+        down_.load(ck, p + Names::down, c.hidden_size, c.intermediate_size, true, c.quant);
+      }
+    }
+
+    // s.gate holds the [T, intermediate] activations.
+    void forward(const float* xn, std::int64_t T, const FFNScratch& s, float* out, ThreadPool& pool) const {
+      up_.forward(xn, T, s.gate, pool);
+      Act::apply(s.gate, T * up_.out_features());
+      down_.forward(s.gate, T, out, pool);
+    }
+
+    std::size_t bytes() const { return up_.bytes() + down_.bytes(); }
+
+   private:
+    Linear<W> up_, down_;
   };
 };
 

@@ -7,6 +7,7 @@
 // the embedding table is not stored twice.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <mutex>
@@ -32,6 +33,27 @@ class Linear {
     packed_ = load_packed<W>(ck, prefix + ".weight", out, in);
     shared_ = nullptr;
     if (bias) bias_ = WeightTensor<float>::load(ck, prefix + ".bias", {out});
+    out_ = out;
+    in_ = in;
+  }
+
+  // A fused and/or transposed weight (MatrixSource), with the stacked biases.
+  void load(const io::Checkpoint& ck, const MatrixSource& src, std::int64_t in, bool bias, const QuantSpec& quant = {}) {
+    (void)quant;
+    load_dense(read_matrix_f32(ck, src, in), src.out(), in);
+    if (bias) bias_ = WeightTensor<float>::from_floats({out_}, read_bias_f32(ck, src));
+  }
+
+  // Packs a row-major float matrix [out, in], converted to W.
+  void load_dense(const std::vector<float>& w, std::int64_t out, std::int64_t in) {
+    packed_ = kernels::PackedMatrix<W>(out, in);
+    std::vector<W> row(static_cast<std::size_t>(in));
+    for (std::int64_t n = 0; n < out; ++n) {
+      for (std::int64_t k = 0; k < in; ++k) row[std::size_t(k)] = narrow<W>(w[std::size_t(n * in + k)]);
+      packed_.set_row(n, row.data());
+    }
+    shared_ = nullptr;
+    bias_ = WeightTensor<float>{};
     out_ = out;
     in_ = in;
   }
@@ -128,6 +150,28 @@ class Linear<Quantized<B>> {
     dense_.load(ck, prefix, out, in, false);
   }
 
+  // A fused and/or transposed weight (MatrixSource) of a dense checkpoint,
+  // quantized at load as the spec asks; GPTQ / AWQ store no such tensors.
+  void load(const io::Checkpoint& ck, const MatrixSource& src, std::int64_t in, bool bias, const QuantSpec& q) {
+    qm_ = kernels::QuantMatrix{};
+    perm_.clear();
+    out_ = src.out();
+    in_ = in;
+    bias_ = bias ? WeightTensor<float>::from_floats({out_}, read_bias_f32(ck, src)) : WeightTensor<float>{};
+    const std::string name = src.describe();
+    const bool wanted = q.enabled && !keeps_dense(q, name);
+    check(!wanted || q.source == QuantSpec::Source::Dense, ck.source(), ": ", name,
+          ": quantized checkpoints (", q.describe(), ") of fused or Conv1D projections are not supported");
+    const std::vector<float> w = read_matrix_f32(ck, src, in);
+    if (wanted && in % q.group == 0) {
+      quantize_rows_from(ck.source() + ": tensor \"" + name + ".weight\"", q, [&](std::int64_t n, float* row) {
+        std::copy(w.begin() + n * in, w.begin() + (n + 1) * in, row);
+      });
+      return;
+    }
+    dense_.load_dense(w, out_, in);
+  }
+
   // Uses an already loaded row-major tensor (a tied embedding), dense.
   void share(const WeightTensor<B>& w) {
     qm_ = kernels::QuantMatrix{};
@@ -191,6 +235,17 @@ class Linear<Quantized<B>> {
     const std::string name = prefix + ".weight";
     const io::TensorView& t = ck.require(name, {out_, in_});
     ck.check_unchanged(t);
+    quantize_rows_from(t.file.string() + ": tensor \"" + name + "\"", q, [&](std::int64_t n, float* row) {
+      thread_local std::vector<float> tmp;
+      tmp.resize(std::size_t(in_));
+      detail::read_row<float>(t, n, in_, row, tmp.data());
+    });
+    ck.release(t);
+  }
+
+  // Quantizes rows [0, out) that read_row(n, dst) provides in float.
+  template <class ReadRow>
+  void quantize_rows_from(const std::string& what, const QuantSpec& q, ReadRow read_row) {
     qm_ = kernels::QuantMatrix(q.type, out_, in_, q.group, q.asym);
     std::mutex mu;
     std::int64_t bad_n = -1, bad_k = -1;
@@ -198,9 +253,9 @@ class Linear<Quantized<B>> {
     pool.parallel_for(
         out_,
         [&](std::int64_t n0, std::int64_t n1) {
-          std::vector<float> row(static_cast<std::size_t>(in_)), tmp(row.size());
+          std::vector<float> row(static_cast<std::size_t>(in_));
           for (std::int64_t n = n0; n < n1; ++n) {
-            detail::read_row<float>(t, n, in_, row.data(), tmp.data());
+            read_row(n, row.data());
             for (std::int64_t k = 0; k < in_; ++k)
               if (!std::isfinite(row[std::size_t(k)])) {
                 const std::lock_guard<std::mutex> lock(mu);
@@ -212,9 +267,7 @@ class Linear<Quantized<B>> {
         },
         16);
     if (bad_n >= 0)
-      fail(t.file.string(), ": tensor \"", name, "\" holds a non-finite value at [", bad_n, ", ", bad_k,
-           "], which cannot be quantized");
-    ck.release(t);
+      fail(what, " holds a non-finite value at [", bad_n, ", ", bad_k, "], which cannot be quantized");
   }
 
   kernels::QuantMatrix qm_;

@@ -82,4 +82,14 @@ class Rope {
   std::vector<double> inv_freq_;
 };
 
+// No positional encoding inside attention (NoPE, Kazemnejad et al. 2023; and
+// models whose positions are learned embeddings added to the input, GPT-2):
+// the same interface as Rope, doing nothing.
+class NoRope {
+ public:
+  void init(std::int64_t, double, const RopeScaling&) {}
+  void tables(std::int64_t, std::int64_t, float*, float*) const {}
+  void apply(float*, const float*, const float*) const {}
+};
+
 }  // namespace strata

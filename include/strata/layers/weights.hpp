@@ -12,6 +12,7 @@
 #include <initializer_list>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "strata/core/aligned_buffer.hpp"
@@ -112,6 +113,15 @@ class WeightTensor {
     return w;
   }
 
+  // A tensor built at load (a fused bias), converted to W.
+  static WeightTensor from_floats(std::vector<std::int64_t> shape, const std::vector<float>& values) {
+    WeightTensor w;
+    w.shape_ = std::move(shape);
+    w.buf_.resize(values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) w.buf_[i] = narrow<W>(values[i]);
+    return w;
+  }
+
   const W* data() const { return buf_.data(); }
   const W* row(std::int64_t r) const { return buf_.data() + r * shape_.back(); }
   std::int64_t dim(std::size_t i) const { return shape_.at(i); }
@@ -122,6 +132,67 @@ class WeightTensor {
   AlignedBuffer<W> buf_;
   std::vector<std::int64_t> shape_;
 };
+
+// A projection weight [out, in] as a checkpoint stores it, for layers that
+// fuse or transpose at load: the row blocks of one or more tensors stacked
+// (BERT's query/key/value as one [3·H, H] matrix), each "<name>.weight" in
+// nn.Linear layout [rows, in] or, for transformers' Conv1D (GPT-2), [in, rows].
+struct MatrixSource {
+  std::vector<std::string> names;  // tensor prefixes, without ".weight" / ".bias"
+  std::vector<std::int64_t> rows;  // output rows of each; out = their sum
+  bool conv1d = false;
+
+  std::int64_t out() const {
+    std::int64_t n = 0;
+    for (auto r : rows) n += r;
+    return n;
+  }
+  std::string describe() const {
+    std::string s;
+    for (const auto& n : names) s += (s.empty() ? "" : "+") + n;
+    return s;
+  }
+};
+
+// The stacked matrix [out, in] in float, row-major (transposed from Conv1D).
+inline std::vector<float> read_matrix_f32(const io::Checkpoint& ck, const MatrixSource& src, std::int64_t in) {
+  check(src.names.size() == src.rows.size() && !src.names.empty(), "MatrixSource: one row count per tensor");
+  std::vector<float> w(static_cast<std::size_t>(src.out() * in));
+  std::vector<float> tmp;
+  std::int64_t r0 = 0;
+  for (std::size_t i = 0; i < src.names.size(); ++i) {
+    const std::int64_t rows = src.rows[i];
+    const std::string name = src.names[i] + ".weight";
+    const io::TensorView& t =
+        src.conv1d ? ck.require(name, std::vector<std::int64_t>{in, rows}) : ck.require(name, std::vector<std::int64_t>{rows, in});
+    ck.check_unchanged(t);
+    if (src.conv1d) {
+      tmp.resize(static_cast<std::size_t>(in * rows));
+      io::copy_to_f32(t, tmp.data());
+      for (std::int64_t k = 0; k < in; ++k)
+        for (std::int64_t n = 0; n < rows; ++n) w[std::size_t((r0 + n) * in + k)] = tmp[std::size_t(k * rows + n)];
+    } else {
+      io::copy_to_f32(t, w.data() + r0 * in);
+    }
+    ck.release(t);
+    r0 += rows;
+  }
+  return w;
+}
+
+// The stacked biases [out] in float.
+inline std::vector<float> read_bias_f32(const io::Checkpoint& ck, const MatrixSource& src) {
+  std::vector<float> b(static_cast<std::size_t>(src.out()));
+  std::int64_t r0 = 0;
+  for (std::size_t i = 0; i < src.names.size(); ++i) {
+    const io::TensorView& t = ck.require(src.names[i] + ".bias", std::vector<std::int64_t>{src.rows[i]});
+    ck.check_unchanged(t);
+    io::copy_to_f32(t, b.data() + r0);
+    ck.release(t);
+    r0 += src.rows[i];
+  }
+  return b;
+}
 
 inline float widen(float x) { return x; }
 inline float widen(bf16 x) { return bf16_to_f32(x.bits); }

@@ -1,7 +1,9 @@
-// CausalLM<Block, W>: token embedding → N × Block → final norm → LM head,
-// the whole graph fixed at compile time from the block's policies; sizes come
-// from config.json at run time. W is the weight type of every projection
-// (float, or bf16 stored with f32 compute).
+// CausalLM<Block, W, Arch>: token embedding (+ learned positions) → N × Block
+// → final norm → LM head, the whole graph fixed at compile time from the
+// block's policies; sizes come from config.json at run time. W is the weight
+// type of every projection (float; bf16 / f16 stored with f32 compute;
+// Quantized<B>). Arch names where the parts are in the checkpoint and which
+// final norm and position embedding wrap the blocks (LlamaArch, GPT2Arch).
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,7 @@
 
 #include "strata/io/safetensors.hpp"
 #include "strata/layers/decoder_block.hpp"
+#include "strata/layers/layernorm.hpp"
 #include "strata/layers/linear.hpp"
 #include "strata/layers/rmsnorm.hpp"
 #include "strata/models/language_model.hpp"
@@ -27,7 +30,29 @@ struct LoadOptions {
   QuantSpec quant;
 };
 
-template <class Block, class W = float>
+// Llama family: model.embed_tokens, model.layers.N, model.norm (RMSNorm), lm_head.
+struct LlamaArch {
+  using FinalNorm = RMSNorm;
+  static constexpr const char* embed = "embed_tokens.weight";
+  static constexpr const char* positions = nullptr;  // no learned position embeddings
+  static constexpr const char* layers = "layers.";
+  static constexpr const char* norm = "norm";
+  static std::string prefix(const io::Checkpoint&) { return "model."; }
+};
+
+// GPT-2: wte, wpe (learned positions), h.N, ln_f (LayerNorm), tied lm_head.
+// transformers' GPT2LMHeadModel saves them under "transformer."; OpenAI's
+// published checkpoint has no prefix.
+struct GPT2Arch {
+  using FinalNorm = LayerNorm;
+  static constexpr const char* embed = "wte.weight";
+  static constexpr const char* positions = "wpe.weight";
+  static constexpr const char* layers = "h.";
+  static constexpr const char* norm = "ln_f";
+  static std::string prefix(const io::Checkpoint& ck) { return ck.find("transformer.wte.weight") ? "transformer." : ""; }
+};
+
+template <class Block, class W = float, class Arch = LlamaArch>
 class CausalLM final : public LanguageModel {
  public:
   using block_layer = typename Block::template layer<W>;
@@ -45,15 +70,18 @@ class CausalLM final : public LanguageModel {
     m->name_ = std::move(name) + "<" + weight_type_name<dense>() +
                (is_quantized_v<W> ? ", " + c.quant.describe() + (c.quant.quantize_head ? " +head" : "") : "") + ">";
     // Tied checkpoints store one matrix, under either name.
-    const char* embed_name = "model.embed_tokens.weight";
+    const std::string prefix = Arch::prefix(ck);
+    std::string embed_name = prefix + Arch::embed;
     if (c.tie_word_embeddings && !ck.find(embed_name) && ck.find("lm_head.weight")) embed_name = "lm_head.weight";
     m->embed_ = WeightTensor<dense>::load(ck, embed_name, {c.vocab_size, c.hidden_size});
+    if constexpr (Arch::positions != nullptr)
+      m->positions_ = WeightTensor<float>::load(ck, prefix + Arch::positions, {c.max_position_embeddings, c.hidden_size});
     m->blocks_.resize(std::size_t(c.num_layers));
     for (std::int64_t l = 0; l < c.num_layers; ++l) {
-      m->blocks_[std::size_t(l)].load(ck, "model.layers." + std::to_string(l), c);
+      m->blocks_[std::size_t(l)].load(ck, prefix + Arch::layers + std::to_string(l), c);
       if (opt.on_progress) opt.on_progress(l + 1, c.num_layers);
     }
-    m->norm_.load(ck, "model.norm", c.hidden_size, c.rms_norm_eps);
+    m->norm_.load(ck, prefix + Arch::norm, c.hidden_size, c.norm_eps);
     // The head stays dense unless asked for (quantize_head) or stored quantized (GPTQ/AWQ lm_head).
     QuantSpec head_q = c.quant;
     if (head_q.source == QuantSpec::Source::Dense) head_q.enabled = head_q.enabled && head_q.quantize_head;
@@ -76,7 +104,8 @@ class CausalLM final : public LanguageModel {
   std::string name() const override { return name_; }
 
   std::size_t weight_bytes() const override {
-    std::size_t b = norm_.bytes() + head_.bytes() + std::size_t(cfg_.hidden_size) * sizeof(dense);
+    std::size_t b = norm_.bytes() + head_.bytes() + std::size_t(cfg_.hidden_size) * sizeof(dense) +
+                    (positions_.empty() ? 0 : std::size_t(cfg_.hidden_size) * sizeof(float));
     for (const auto& blk : blocks_) b += blk.bytes();
     return b;
   }
@@ -95,6 +124,10 @@ class CausalLM final : public LanguageModel {
     for (std::int64_t t = 0; t < T; ++t) {  // inputs_embeds = self.embed_tokens(input_ids)
       const dense* row = embed_.row(tokens[std::size_t(t)]);
       for (std::int64_t i = 0; i < H; ++i) ws.x[std::size_t(t * H + i)] = widen(row[i]);
+      if (!positions_.empty()) {  // inputs_embeds + self.wpe(position_ids)
+        const float* pos = positions_.row(p0 + t);
+        for (std::int64_t i = 0; i < H; ++i) ws.x[std::size_t(t * H + i)] += pos[i];
+      }
     }
     rope_.tables(p0, T, ws.cos.data(), ws.sin.data());  // position_embeddings = self.rotary_emb(x, position_ids)
     const BlockScratch s{ws.xn.data(), ws.tmp.data(), {ws.q.data(), ws.k.data(), ws.v.data(), ws.ctx.data()},
@@ -116,8 +149,9 @@ class CausalLM final : public LanguageModel {
   ModelConfig cfg_;
   std::string name_;
   WeightTensor<dense> embed_;
+  WeightTensor<float> positions_;  // learned position embeddings (Arch::positions), else empty
   std::vector<block_layer> blocks_;
-  RMSNorm norm_;
+  typename Arch::FinalNorm norm_;
   Linear<W> head_;
   pos_encoding rope_;
 };

@@ -1,5 +1,6 @@
-// The Llama family as compositions of layer templates, and the mapping from a
-// Hugging Face config.json to one of them.
+// The decoder families (Llama, Mistral, Qwen2, GPT-2) as compositions of
+// layer templates, and the mapping from a Hugging Face config.json to one of
+// them.
 #pragma once
 
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "strata/layers/attention.hpp"
 #include "strata/layers/decoder_block.hpp"
 #include "strata/layers/ffn.hpp"
+#include "strata/layers/layernorm.hpp"
 #include "strata/layers/rmsnorm.hpp"
 #include "strata/layers/rope.hpp"
 #include "strata/models/causal_lm.hpp"
@@ -24,8 +26,22 @@ using LlamaBiasBlock = DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, Cau
 using MistralBlock = DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, SlidingWindow>, GatedFFN<SiLU>>;
 using Qwen2Block = DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, Causal, QKVBias>, GatedFFN<SiLU>>;
 
+struct GPT2Names {
+  static constexpr const char* attn_norm = "ln_1";
+  static constexpr const char* attn = "attn";
+  static constexpr const char* ffn_norm = "ln_2";
+  static constexpr const char* ffn = "mlp";
+};
+// Pre-norm LayerNorm blocks, fused Conv1D c_attn, positions learned (GPT2Arch), GELU (tanh) MLP.
+using GPT2Block = DecoderBlock<LayerNorm, SelfAttention<NoRope, Causal, QKVOBias, GPT2AttnNames>,
+                               MLP<GELUTanh, GPT2MLPNames>, GPT2Names>;
+using GPT2ErfBlock = DecoderBlock<LayerNorm, SelfAttention<NoRope, Causal, QKVOBias, GPT2AttnNames>,
+                                  MLP<GELU, GPT2MLPNames>, GPT2Names>;
+
 template <class W = float>
 using Llama = CausalLM<LlamaBlock, W>;
+template <class W = float>
+using GPT2 = CausalLM<GPT2Block, W, GPT2Arch>;
 template <class W = float>
 using Mistral = CausalLM<MistralBlock, W>;
 template <class W = float>
@@ -35,8 +51,13 @@ enum class WeightType { F32, BF16, F16 };
 
 // Picks the composition for a config (a finite set compiled in) and loads it.
 template <class W>
-std::shared_ptr<const LanguageModel> load_llama_family(const io::Checkpoint& ck, const ModelConfig& c,
+std::shared_ptr<const LanguageModel> load_decoder(const io::Checkpoint& ck, const ModelConfig& c,
                                                         const LoadOptions& opt) {
+  check(!c.is_encoder(), "model_type ", c.model_type, " is an encoder, not a text generator (use load_encoder)");
+  if (c.model_type == "gpt2") {
+    if (c.hidden_act == Activation::GELU) return CausalLM<GPT2ErfBlock, W, GPT2Arch>::load(ck, c, "gpt2", opt);
+    return CausalLM<GPT2Block, W, GPT2Arch>::load(ck, c, "gpt2", opt);
+  }
   if (c.model_type == "qwen2") return CausalLM<Qwen2Block, W>::load(ck, c, "qwen2", opt);
   if (c.model_type == "mistral" && c.sliding_window > 0)
     return CausalLM<MistralBlock, W>::load(ck, c, "mistral", opt);
@@ -51,7 +72,7 @@ std::shared_ptr<const LanguageModel> load_llama_family(const io::Checkpoint& ck,
 // build time).
 #if defined(STRATA_EXTERN_MODEL_TEMPLATES)
 #define STRATA_MODEL_INSTANCE(W)                                                                              \
-  extern template std::shared_ptr<const LanguageModel> load_llama_family<W>(const io::Checkpoint&, const ModelConfig&, \
+  extern template std::shared_ptr<const LanguageModel> load_decoder<W>(const io::Checkpoint&, const ModelConfig&, \
                                                                             const LoadOptions&);
 STRATA_MODEL_INSTANCE(float)
 STRATA_MODEL_INSTANCE(bf16)
@@ -91,18 +112,18 @@ inline std::shared_ptr<const LanguageModel> load_causal_lm(const std::filesystem
   resolve_quantization(c, ck, opt.quant, dir.string());
   if (c.quant.enabled) {
     switch (wt) {
-      case WeightType::BF16: return load_llama_family<Quantized<bf16>>(ck, c, opt);
-      case WeightType::F16: return load_llama_family<Quantized<f16>>(ck, c, opt);
+      case WeightType::BF16: return load_decoder<Quantized<bf16>>(ck, c, opt);
+      case WeightType::F16: return load_decoder<Quantized<f16>>(ck, c, opt);
       case WeightType::F32: break;
     }
-    return load_llama_family<Quantized<float>>(ck, c, opt);
+    return load_decoder<Quantized<float>>(ck, c, opt);
   }
   switch (wt) {
-    case WeightType::BF16: return load_llama_family<bf16>(ck, c, opt);
-    case WeightType::F16: return load_llama_family<f16>(ck, c, opt);
+    case WeightType::BF16: return load_decoder<bf16>(ck, c, opt);
+    case WeightType::F16: return load_decoder<f16>(ck, c, opt);
     case WeightType::F32: break;
   }
-  return load_llama_family<float>(ck, c, opt);
+  return load_decoder<float>(ck, c, opt);
 }
 
 }  // namespace strata

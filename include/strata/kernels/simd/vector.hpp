@@ -325,24 +325,47 @@ void silu_mul(const float* gate, const float* up, std::int64_t n, float* out) {
                          [](const B& g, const B& u) { return g / (B(1.0f) + xsimd::exp(-g)) * u; });
 }
 
-// out = GELU(gate) · up, GELU(g) = g/2 · (1 + erf(g/√2))   (HF ACT2FN["gelu"])
+namespace detail {
+// GELU(g) = g/2 · (1 + erf(g/√2))   (HF ACT2FN["gelu"])
+template <class A>
+vfloat<A> gelu_erf(const vfloat<A>& g) {
+  using B = vfloat<A>;
+  return B(0.5f) * g * (B(1.0f) + xsimd::erf(g * B(0.70710678118654752f)));
+}
+// GELU_tanh(g) = g/2 · (1 + tanh(√(2/π)·(g + 0.044715·g³)))   (HF "gelu_pytorch_tanh", "gelu_new")
+template <class A>
+vfloat<A> gelu_tanh(const vfloat<A>& g) {
+  using B = vfloat<A>;
+  const B inner = B(0.79788456080286536f) * fmadd<A>(B(0.044715f) * g, g * g, g);
+  return B(0.5f) * g * (B(1.0f) + xsimd::tanh(inner));
+}
+}  // namespace detail
+
+// out = GELU(gate) · up
 template <class A>
 void gelu_mul(const float* gate, const float* up, std::int64_t n, float* out) {
   using B = vfloat<A>;
-  detail::map2<A>(gate, up, n, out, [](const B& g, const B& u) {
-    return B(0.5f) * g * (B(1.0f) + xsimd::erf(g * B(0.70710678118654752f))) * u;
-  });
+  detail::map2<A>(gate, up, n, out, [](const B& g, const B& u) { return detail::gelu_erf<A>(g) * u; });
 }
 
-// out = GELU_tanh(gate) · up, g/2 · (1 + tanh(√(2/π)·(g + 0.044715·g³)))
-// (HF ACT2FN["gelu_pytorch_tanh"], "gelu_new")
+// out = GELU_tanh(gate) · up
 template <class A>
 void gelu_tanh_mul(const float* gate, const float* up, std::int64_t n, float* out) {
   using B = vfloat<A>;
-  detail::map2<A>(gate, up, n, out, [](const B& g, const B& u) {
-    const B inner = B(0.79788456080286536f) * fmadd<A>(B(0.044715f) * g, g * g, g);
-    return B(0.5f) * g * (B(1.0f) + xsimd::tanh(inner)) * u;
-  });
+  detail::map2<A>(gate, up, n, out, [](const B& g, const B& u) { return detail::gelu_tanh<A>(g) * u; });
+}
+
+// out = GELU(x), out = GELU_tanh(x): the ungated MLPs' activations.
+template <class A>
+void gelu(const float* x, std::int64_t n, float* out) {
+  using B = vfloat<A>;
+  detail::map2<A>(x, x, n, out, [](const B& g, const B&) { return detail::gelu_erf<A>(g); });
+}
+
+template <class A>
+void gelu_tanh(const float* x, std::int64_t n, float* out) {
+  using B = vfloat<A>;
+  detail::map2<A>(x, x, n, out, [](const B& g, const B&) { return detail::gelu_tanh<A>(g); });
 }
 
 // Index of the largest value, the first one on ties (torch.argmax); if x
@@ -449,6 +472,8 @@ void fill_vector_kernels(kernels::KernelTable& t) {
   t.silu_mul = &vec::silu_mul<A>;
   t.gelu_mul = &vec::gelu_mul<A>;
   t.gelu_tanh_mul = &vec::gelu_tanh_mul<A>;
+  t.gelu = &vec::gelu<A>;
+  t.gelu_tanh = &vec::gelu_tanh<A>;
   t.argmax = &vec::argmax<A>;
   t.top_k = &vec::top_k<A>;
 }
