@@ -295,3 +295,39 @@ TEST_CASE("GPT-2 refuses positions beyond its learned ones", "[encoder][gpt2]") 
   s.prefill(std::vector<std::int32_t>(32, 1));
   CHECK_THROWS_WITH(s.step(1), Catch::Contains("context is full"));
 }
+
+TEST_CASE("encoders with bf16 weights or q8 projections stay close to f32", "[encoder][quant]") {
+  const fs::path dir = kDir / "minilm-st";
+  const auto ref = read_json(dir / "reference.json");
+  const strata::EncoderBatch batch = batch_of(ref["batches"][1]);
+  strata::ThreadPool pool(2);
+  const auto f32 = strata::load_encoder(dir);
+  strata::LoadOptions q8;
+  q8.quant.enabled = true;
+  q8.quant.type = strata::QuantType::Q8;
+  q8.quant.group = 32;
+  const auto bf = strata::load_encoder(dir, strata::WeightType::BF16);
+  const auto q = strata::load_encoder(dir, strata::WeightType::F32, q8);
+  CHECK(bf->name() == "bert<bf16>");
+  CHECK(q->name() == "bert<f32, q8 g32>");
+  const std::int64_t H = f32->config().hidden_size, n = batch.count();
+  auto embed = [&](const strata::EncoderModel& m) {
+    strata::EncoderWorkspace ws;
+    m.forward(batch, ws, pool);
+    std::vector<float> e(std::size_t(n * H));
+    strata::pool_hidden_states(ws, H, batch.seqs, strata::Pooling::Mean, true, e.data());
+    return e;
+  };
+  const auto a = embed(*f32), b = embed(*bf), c = embed(*q);
+  for (std::int64_t i = 0; i < n; ++i) {  // cosine similarity of unit vectors
+    double cb = 0, cq = 0;
+    for (std::int64_t j = 0; j < H; ++j) {
+      cb += double(a[std::size_t(i * H + j)]) * b[std::size_t(i * H + j)];
+      cq += double(a[std::size_t(i * H + j)]) * c[std::size_t(i * H + j)];
+    }
+    INFO("text " << i << ": cos(f32, bf16) = " << cb << ", cos(f32, q8) = " << cq);
+    CHECK(cb > 0.999);
+    CHECK(cq > 0.99);
+  }
+  CHECK_THROWS_WITH(strata::load_encoder(dir, strata::WeightType::F16), Catch::Contains("f16 weights are not offered"));
+}
