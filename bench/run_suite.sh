@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The benchmark suite: this machine's limits, the end-to-end speed of a random
 # ~110M Llama checkpoint with f32, bf16 and f16 weights (each figure next to the
-# limits measured in the same run), `generate` on TinyStories-656K, and the
-# kernel microbenchmarks on every target this CPU runs. Prints a Markdown
+# limits measured in the same run), `generate` on TinyStories-656K, encoder
+# throughput on MiniLM-L6 and BERT-base shapes, and the kernel
+# microbenchmarks on every target this CPU runs. Prints a Markdown
 # report for bench/RESULTS.md; raw results (JSON) go to $STRATA_BENCH_DIR.
 #
 #   bash bench/run_suite.sh [BUILD_DIR] [THREADS] [REPEATS]
 #
 # BUILD_DIR (default build/release) needs a release build of make-model,
-# generate, strata-limits, strata-bench and strata-microbench
+# generate, strata-limits, strata-bench, strata-embed-bench and strata-microbench
 # (cmake --preset release && cmake --build --preset release). THREADS defaults
 # to 2, REPEATS (timed runs after one warm-up; medians reported) to 5.
 #
@@ -131,6 +132,45 @@ if [ -d "$TINY" ] && [ -x "$BUILD/perplexity" ]; then
     ppl=$("$BUILD/perplexity" --model "$TINY" --file "$para" --threads "$THREADS" $q | cut -d' ' -f2)
     [ -z "$base" ] && base=$ppl
     echo "| ${q:-f32} | $ppl | $(awk -v a="$ppl" -v b="$base" 'BEGIN { printf "%+.2f%%", (a / b - 1) * 100 }') |"
+  done
+fi
+
+# ---- encoders (issue #5): embedding throughput of random MiniLM-L6- and
+# BERT-base-shaped checkpoints (make-model --model-type bert), model time on
+# random ids; fixed lengths, and mixed lengths (uniform in [seq/8, seq]) packed
+# vs padded to the longest of each batch ----
+if [ -x "$BUILD/strata-embed-bench" ]; then
+  write_bert() {  # NAME HIDDEN LAYERS HEADS FFN
+    local out=$DIR/$1
+    if [ ! -f "$out/model.safetensors" ]; then
+      echo "run_suite.sh: writing $out" >&2
+      rm -rf "$out.tmp"
+      "$BUILD/make-model" --out "$out.tmp" --model-type bert --hidden "$2" --layers "$3" --heads "$4" --ffn "$5" \
+        --vocab 30522 --max-pos 512 --seed 1 2>/dev/null
+      mv "$out.tmp" "$out"
+    fi
+  }
+  write_bert minilm-l6 384 6 12 1536
+  write_bert bert-base 768 12 12 3072
+  echo
+  echo "Encoders (\`strata-embed-bench --model DIR --batch B --seq L --lengths fixed|mixed [--padded] --threads $THREADS\`; texts/s and tokens/s count real tokens):"
+  echo
+  echo "| model | batch | seq | lengths | batching | texts/s | tokens/s | GFLOP/s | % of FMA peak | padding share |"
+  echo "| --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |"
+  for m in minilm-l6 bert-base; do
+    for b in 1 32; do
+      for l in 16 128; do
+        for mode in "fixed" "mixed" "mixed --padded"; do
+          [ "$b" = 1 ] && [ "$mode" != fixed ] && continue  # one text: nothing to pad
+          # shellcheck disable=SC2086
+          row=$("$BUILD/strata-embed-bench" --model "$DIR/$m" --batch $b --seq $l --lengths $mode \
+            --threads "$THREADS" --seconds 3 2>&1)
+          awk -F' [|] ' -v m="$m" -v b="$b" -v l="$l" '{
+            split($3, seq, " "); split($5, t, " "); split($6, k, " "); split($7, g, " "); split($8, pad, "%");
+            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s%% |\n", m, b, l, seq[3], $4, t[1], k[1], g[1], g[4], pad[1] }' <<<"$row"
+        done
+      done
+    done
   done
 fi
 

@@ -90,6 +90,33 @@ TEST_CASE("attention_prefill: head_dim 256, window 1, peaked and long", "[attent
   }
 }
 
+TEST_CASE("attention_bidirectional (encoders) matches the reference on every target", "[attention]") {
+  for (const KernelTable* t : strata::kernels::available_kernel_tables()) {
+    INFO(t->target);
+    REQUIRE(t->attention_bidirectional != nullptr);
+    for (std::int64_t hd : {8, 24, 32, 64, 80})
+      for (std::int64_t nq : {1, 3, 8, 9, 16, 37})
+        for (std::int64_t n : {1, 2, 15, 32, 33, 70, 128}) {
+          INFO("hd " << hd << ", nq " << nq << ", keys " << n);
+          const Case c(hd, nq, n, 0);  // K, V rows: n + nq ≥ n
+          const float sentinel = 12345.0f;
+          std::vector<float> O(std::size_t(c.nq * c.stride), sentinel), ref(O.size(), sentinel);
+          for (std::int64_t i = 0; i < nq; ++i)
+            for (std::int64_t d = 0; d < hd; ++d) O[std::size_t(i * c.stride + d)] = NAN;
+          t->attention_bidirectional(c.Q.data(), c.stride, nq, c.K.data(), c.V.data(), n, hd, c.scale, O.data(),
+                                     c.stride);
+          strata::kernels::attention_bidirectional_ref(c.Q.data(), c.stride, nq, c.K.data(), c.V.data(), n, hd,
+                                                       c.scale, ref.data(), c.stride);
+          double worst = 0;
+          for (std::size_t i = 0; i < O.size(); ++i) {
+            const double e = std::abs(double(O[i]) - double(ref[i]));
+            if (!(e <= worst)) worst = e;
+          }
+          CHECK(worst < 2e-6);
+        }
+  }
+}
+
 TEST_CASE("attention_partial matches the reference on every target", "[attention]") {
   for (const KernelTable* t : strata::kernels::available_kernel_tables()) {
     INFO(t->target);

@@ -4,7 +4,8 @@
 //   attention_prefill — nq queries at consecutive positions, normalised output;
 //   attention_partial — one query over a run of rows, the unnormalised state
 //                       (o, m, l) of a split of the KV range (flash-decoding);
-//   attention_merge   — the normalised output from k such partial states.
+//   attention_merge   — the normalised output from k such partial states;
+//   attention_bidirectional — queries over all rows, no mask (encoders).
 // The fast kernels come from the active KernelTable (kernels/simd/attention.hpp);
 // the _ref functions are plain double-precision code for the tests.
 #pragma once
@@ -32,6 +33,14 @@ inline void attention_prefill(const float* Q, std::int64_t q_stride, std::int64_
 inline void attention_partial(const float* q, const float* K, const float* V, std::int64_t n, std::int64_t hd,
                               float scale, float* o, float* m, float* l) {
   active_kernels().attention_partial(q, K, V, n, hd, scale, o, m, l);
+}
+
+// nq queries (rows q_stride floats apart), each over all n ≥ 1 rows of K and
+// V with no mask (encoders); O rows o_stride floats apart.
+inline void attention_bidirectional(const float* Q, std::int64_t q_stride, std::int64_t nq, const float* K,
+                                    const float* V, std::int64_t n, std::int64_t hd, float scale, float* O,
+                                    std::int64_t o_stride) {
+  active_kernels().attention_bidirectional(Q, q_stride, nq, K, V, n, hd, scale, O, o_stride);
 }
 
 // Combines k partial states of one query (o: k rows of hd floats; m, l: k
@@ -79,6 +88,14 @@ inline void attention_prefill_ref(const float* Q, std::int64_t q_stride, std::in
       O[i * o_stride + d] = float(acc / sum);
     }
   }
+}
+
+inline void attention_bidirectional_ref(const float* Q, std::int64_t q_stride, std::int64_t nq, const float* K,
+                                        const float* V, std::int64_t n, std::int64_t hd, float scale, float* O,
+                                        std::int64_t o_stride) {
+  // Query i at "position" n - 1 with no window sees every row: the causal reference, one query at a time.
+  for (std::int64_t i = 0; i < nq; ++i)
+    attention_prefill_ref(Q + i * q_stride, q_stride, 1, n - 1, K, V, hd, 0, scale, O + i * o_stride, o_stride);
 }
 
 inline void attention_partial_ref(const float* q, const float* K, const float* V, std::int64_t n, std::int64_t hd,

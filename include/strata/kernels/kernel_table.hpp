@@ -115,6 +115,11 @@ struct KernelTable {
   // kernels::attention_merge.
   void (*attention_partial)(const float* q, const float* K, const float* V, std::int64_t n, std::int64_t hd,
                             float scale, float* o, float* m, float* l) = nullptr;
+  // Unmasked (encoder) attention: nq queries, each over all n rows of K, V
+  // (n ≥ 1); normalised output, tiled as attention_prefill.
+  void (*attention_bidirectional)(const float* Q, std::int64_t q_stride, std::int64_t nq, const float* K,
+                                  const float* V, std::int64_t n, std::int64_t hd, float scale, float* O,
+                                  std::int64_t o_stride) = nullptr;
 };
 
 }  // namespace strata::kernels

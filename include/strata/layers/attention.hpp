@@ -103,7 +103,7 @@ class AttnProjections {
     if constexpr (Names::fuse) {
       thread_local std::vector<float> fused;  // per calling thread: sessions on other threads use their own
       const std::int64_t n = qd_ + 2 * kvd_;
-      if (fused.size() < std::size_t(T * n)) fused.resize(std::size_t(T * n));
+      if (fused.size() < std::size_t(T * n)) fused.resize(std::max(std::size_t(T * n), fused.size() + fused.size() / 4));
       qkv_.forward(xn, T, fused.data(), pool);
       for (std::int64_t t = 0; t < T; ++t) {
         const float* row = fused.data() + t * n;
@@ -315,13 +315,8 @@ struct BidirectionalAttention {
           const std::int64_t n = seqs.len[std::size_t(i)], q0 = item_q0[std::size_t(blk)];
           const float* K = s.k + (h * T + s0) * hd;
           const float* V = s.v + (h * T + s0) * hd;
-          for (std::int64_t t = q0; t < std::min(q0 + kAttentionQueryRows, s1); ++t) {
-            float* o = s.ctx + t * d + h * hd;
-            float m = 0, l = 0;
-            kernels::attention_partial(s.q + t * d + h * hd, K, V, n, hd, scale, o, &m, &l);
-            const float inv = 1.0f / l;
-            for (std::int64_t j = 0; j < hd; ++j) o[j] *= inv;
-          }
+          kernels::attention_bidirectional(s.q + q0 * d + h * hd, d, std::min(q0 + kAttentionQueryRows, s1) - q0,
+                                           K, V, n, hd, scale, s.ctx + q0 * d + h * hd, d);
         }
       });
       proj_.out(s.ctx, T, out, pool);

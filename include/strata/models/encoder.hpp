@@ -77,8 +77,11 @@ struct EncoderWorkspace {
   std::vector<float> x, tmp, q, k, v, ctx, gate, pooled, logits;
   std::int64_t tokens = 0;
 
+  // Grows by at least a quarter at a time: batches of texts vary in length,
+  // and each growth costs fresh pages.
   void ensure(const ModelConfig& c, std::int64_t T) {
     if (T <= tokens) return;
+    T = std::max(T, tokens + tokens / 4);
     tokens = T;
     auto sz = [T](std::int64_t per_token) { return std::size_t(T * per_token); };
     for (auto* b : {&x, &tmp, &q, &k, &v, &ctx}) b->resize(sz(c.hidden_size));

@@ -236,10 +236,13 @@ void pv_rows(const float* P, const float* alpha, const float* Vt, int nk, std::i
 }
 
 // nr ≤ kQueryTile query rows at positions p0 .. p0 + nr - 1; see
-// KernelTable::attention_prefill.
+// KernelTable::attention_prefill. With n_all > 0 there is no causal mask:
+// every row sees keys [0, n_all) (KernelTable::attention_bidirectional; p0
+// and window are then unused).
 template <class A>
 void prefill_block(const float* Q, std::int64_t q_stride, int nr, std::int64_t p0, const float* K, const float* Vc,
-                   std::int64_t hd, std::int64_t window, float scale, float* O, std::int64_t o_stride) {
+                   std::int64_t hd, std::int64_t window, float scale, float* O, std::int64_t o_stride,
+                   std::int64_t n_all = 0) {
   using V = vfloat<A>;
   constexpr int N = int(V::size);
   static_assert(kKeyTile % N == 0, "a key tile holds whole vectors");
@@ -254,18 +257,20 @@ void prefill_block(const float* Q, std::int64_t q_stride, int nr, std::int64_t p
   }
   // Row r sees keys [lo_r, p0 + r] with lo_r = p0 + r - window + 1 (or 0);
   // the tiles cover the union of those ranges, so no tile is masked for all rows.
-  const std::int64_t p_last = p0 + nr - 1;
-  const std::int64_t k_lo = window > 0 && p0 - window + 1 > 0 ? p0 - window + 1 : 0;
+  const std::int64_t p_last = n_all > 0 ? n_all - 1 : p0 + nr - 1;
+  const std::int64_t k_lo = n_all <= 0 && window > 0 && p0 - window + 1 > 0 ? p0 - window + 1 : 0;
   for (std::int64_t j0 = k_lo; j0 <= p_last; j0 += kKeyTile) {
     const int nk = int(p_last - j0 + 1 < kKeyTile ? p_last - j0 + 1 : kKeyTile);
     const int ncols = (nk + N - 1) / N * N;
     tile_scores<A>(Q, q_stride, nr, K, j0, nk, hd, scale, S);
     // Masking is needed only on the diagonal, at the window's edge and for padding.
     const bool all_visible =
-        nk == ncols && j0 + nk - 1 <= p0 && (window <= 0 || j0 >= p_last - window + 1);
+        nk == ncols && (n_all > 0 || (j0 + nk - 1 <= p0 && (window <= 0 || j0 >= p_last - window + 1)));
     for (int r = 0; r < nr; ++r) {
       float* s = S + r * kKeyTile;
-      if (!all_visible) {
+      if (n_all > 0) {
+        if (!all_visible) mask_row<A>(s, ncols, -1, nk);  // only the padding lanes
+      } else if (!all_visible) {
         const std::int64_t p = p0 + r, lo = window > 0 ? p - window + 1 - j0 : -1;
         mask_row<A>(s, ncols, lo, p - j0 + 1 < nk ? p - j0 + 1 : nk);
       }
@@ -296,6 +301,15 @@ void attention_prefill(const float* Q, std::int64_t q_stride, std::int64_t nq, s
   }
 }
 
+template <class A>
+void attention_bidirectional(const float* Q, std::int64_t q_stride, std::int64_t nq, const float* K, const float* V,
+                             std::int64_t n, std::int64_t hd, float scale, float* O, std::int64_t o_stride) {
+  for (std::int64_t i = 0; i < nq; i += kQueryTile) {
+    const int nr = int(nq - i < kQueryTile ? nq - i : kQueryTile);
+    prefill_block<A>(Q + i * q_stride, q_stride, nr, 0, K, V, hd, 0, scale, O + i * o_stride, o_stride, n);
+  }
+}
+
 // One query over n rows, no mask: the partial state (o, m, l) of
 // KernelTable::attention_partial. n = 0 gives o = 0, m = -inf, l = 0.
 template <class A>
@@ -323,6 +337,7 @@ template <class A>
 void fill_attention_kernels(kernels::KernelTable& t) {
   t.attention_prefill = &attention_detail::attention_prefill<A>;
   t.attention_partial = &attention_detail::attention_partial<A>;
+  t.attention_bidirectional = &attention_detail::attention_bidirectional<A>;
 }
 
 }  // namespace strata::simd
