@@ -1,27 +1,37 @@
-// Hugging Face tokenizer.json for SentencePiece-style BPE tokenizers (Llama,
-// Mistral, TinyLlama, the llama2.c "stories" models): encode text to ids and
-// decode ids to text with the same results as the Rust `tokenizers` library.
+// Hugging Face tokenizer.json: SentencePiece-style BPE (Llama, Mistral,
+// TinyLlama, the llama2.c "stories" models), WordPiece (BERT, MiniLM) and
+// byte-level BPE (GPT-2, Llama 3, Qwen2). Encodes text (or a pair of texts) to
+// ids and decodes ids to text with the same results as the Rust `tokenizers`
+// library. docs/TOKENIZERS.md lists what is supported and the known differences.
 //
 // The pipeline mirrors `tokenizers::TokenizerImpl`:
 //   encode: added tokens split out of the raw text -> normalizer per segment
-//           -> normalized added tokens split out -> pre-tokenizer -> BPE model
-//           -> post-processor (TemplateProcessing) when add_special_tokens.
+//           -> normalized added tokens split out -> pre-tokenizer -> model
+//           -> truncation (encode_pair) -> post-processor when add_special_tokens.
 //   decode: id -> piece (added tokens first) -> optional removal of special
-//           tokens -> decoder chain (Replace, ByteFallback, Fuse, Strip,
-//           Metaspace) -> concatenation.
+//           tokens -> decoder chain -> concatenation.
 //
 // Supported components (everything else is rejected with a strata::Error that
 // names tokenizer.json and the field):
-//   normalizer     null, Sequence, Prepend, Replace (String pattern)
-//   pre_tokenizer  null, Sequence, Metaspace (prepend_scheme always/first/never, split)
+//   normalizer     null, Sequence, Prepend, Replace (String pattern), NFD, NFC,
+//                  Lowercase, StripAccents, BertNormalizer
+//   pre_tokenizer  null, Sequence, Metaspace (prepend_scheme always/first/never, split),
+//                  BertPreTokenizer, WhitespaceSplit, Punctuation, ByteLevel,
+//                  Split (String pattern, or the GPT-2 / Llama 3 / Qwen2 Regex)
 //   model          BPE (vocab, merges as "a b" strings or [a, b] pairs, unk_token,
 //                  fuse_unk, byte_fallback, ignore_merges; dropout null/0,
-//                  continuing_subword_prefix and end_of_word_suffix null/"")
-//   post_processor null, TemplateProcessing (the `single` template)
+//                  continuing_subword_prefix and end_of_word_suffix null/"");
+//                  WordPiece (vocab, unk_token, continuing_subword_prefix,
+//                  max_input_chars_per_word)
+//   post_processor null, TemplateProcessing (single and pair), BertProcessing,
+//                  RobertaProcessing, ByteLevel, Sequence (at most one of them
+//                  adding tokens)
 //   decoder        null, Sequence, Replace (String pattern), ByteFallback, Fuse,
-//                  Strip, Metaspace
+//                  Strip, Metaspace, WordPiece, ByteLevel
 //   added_tokens   lstrip, rstrip, normalized, special (single_word=true is rejected)
-//   truncation     null; padding null or BatchLongest (no effect on one sequence)
+//   truncation     null or direction Right, strategy LongestFirst (max_length is
+//                  exposed; encode_pair truncates when asked)
+//   padding        null or any object (its pad_id is exposed; no effect on one sequence)
 //
 // Deliberate differences from HF:
 //   - decode() of an id that is in neither the vocab nor the added tokens throws
@@ -30,9 +40,15 @@
 //     whose vocab gives one id to two pieces, is rejected (HF warns or picks one);
 //   - a Metaspace with the legacy add_prefix_space=false and no prepend_scheme
 //     means prepend_scheme "never", as in HF before 0.19 (newer HF rejects it);
+//   - a WordPiece unk_token that is not in the vocab is rejected when loading
+//     (HF fails at the first unknown word);
+//   - encode() never truncates (HF's encode truncates when the file asks for it);
+//     encode_pair(.., max_length) does;
 //   - encode() accepts bytes that are not valid UTF-8 (HF's API cannot receive
 //     them): each byte that does not start a well-formed UTF-8 sequence is its own
-//     character, so it becomes a <0xXX> byte token with byte_fallback, or unk.
+//     character, so it becomes a <0xXX> byte token with byte_fallback, or unk;
+//     Unicode normalizers leave such bytes as they are (BertNormalizer's
+//     clean_text removes them), byte-level pre-tokenizers map them as bytes.
 #pragma once
 
 #include <algorithm>
@@ -60,6 +76,8 @@
 
 #include "strata/core/error.hpp"
 #include "strata/io/json_file.hpp"
+#include "strata/io/tokenizer/byte_level.hpp"
+#include "strata/io/tokenizer/unicode.hpp"
 
 namespace strata {
 
@@ -136,9 +154,39 @@ inline std::vector<std::string_view> split_chars(std::string_view s) {
 
 // Unicode White_Space, which is what Rust's regex `\s` (used by HF for
 // lstrip/rstrip of added tokens) matches.
-inline bool is_white_space(char32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+using unicode::is_white_space;
+
+// Text as code points for the Unicode steps. A byte that does not start a
+// well-formed UTF-8 sequence becomes invalid_byte + byte (outside Unicode, so
+// category Cn and no mappings) and is written back as that byte.
+inline constexpr char32_t invalid_byte = 0x110000;
+
+inline std::u32string to_code_points(std::string_view s, std::vector<std::size_t>* offsets = nullptr) {
+  std::u32string out;
+  out.reserve(s.size());
+  if (offsets) offsets->clear();
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = char_len(s, i);
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    out.push_back(n == 1 && b0 >= 0x80 ? invalid_byte + b0 : code_point(s, i, n));
+    if (offsets) offsets->push_back(i);
+    i += n;
+  }
+  if (offsets) offsets->push_back(s.size());
+  return out;
+}
+
+inline std::string from_code_points(std::u32string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char32_t c : s) {
+    if (c >= invalid_byte) {
+      out.push_back(static_cast<char>(c - invalid_byte));
+    } else {
+      byte_level::append_utf8(c, out);
+    }
+  }
+  return out;
 }
 
 // Replaces every non-overlapping occurrence of `pattern` (non-empty), scanning
@@ -248,7 +296,70 @@ struct PrependNorm {
 struct ReplaceNorm {
   std::string pattern, content;
 };
-using NormStep = std::variant<PrependNorm, ReplaceNorm>;
+// HF normalizers::NFD / NFC (unicode-normalization), Lowercase (char-wise
+// to_lowercase), StripAccents (drops every combining mark, General_Category M).
+struct NfdNorm {};
+struct NfcNorm {};
+struct LowercaseNorm {};
+struct StripAccentsNorm {};
+// HF normalizers::BertNormalizer.
+struct BertNorm {
+  bool clean_text = true, handle_chinese_chars = true, strip_accents = true, lowercase = true;
+};
+using NormStep = std::variant<PrependNorm, ReplaceNorm, NfdNorm, NfcNorm, LowercaseNorm, StripAccentsNorm, BertNorm>;
+
+// The CJK ideograph blocks BertNormalizer pads with spaces. HF's range for
+// Extension E starts at U+2B920 (BERT's Python code has U+2B820): HF's is kept.
+inline bool is_bert_chinese(char32_t c) {
+  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+         (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+         (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+inline std::u32string lowercase(std::u32string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  for (const char32_t c : s) unicode::append_lowercase(c, out);
+  return out;
+}
+
+inline std::u32string bert_normalize(const BertNorm& b, std::u32string s) {
+  if (b.clean_text) {
+    // BertNormalizer::do_clean_text: drop NUL, U+FFFD and category C except
+    // \t \n \r; whitespace becomes ' '.
+    std::u32string out;
+    out.reserve(s.size());
+    for (const char32_t c : s) {
+      const bool tnr = c == '\t' || c == '\n' || c == '\r';
+      if (c == 0 || c == 0xFFFD || (!tnr && unicode::is_other(c))) continue;
+      out.push_back(tnr || is_white_space(c) ? char32_t(' ') : c);
+    }
+    s = std::move(out);
+  }
+  if (b.handle_chinese_chars) {
+    std::u32string out;
+    out.reserve(s.size());
+    for (const char32_t c : s) {
+      if (is_bert_chinese(c)) {
+        out.push_back(' ');
+        out.push_back(c);
+        out.push_back(' ');
+      } else {
+        out.push_back(c);
+      }
+    }
+    s = std::move(out);
+  }
+  if (b.strip_accents) {
+    s = unicode::nfd(s);
+    std::erase_if(s, [](char32_t c) { return unicode::is_mark_nonspacing(c); });
+  }
+  if (b.lowercase) s = lowercase(s);
+  return s;
+}
+
+// Most bytes out per byte in for a Unicode step (ceiling of the table's ratio).
+inline std::uint64_t growth(double ratio) { return std::uint64_t(ratio + 0.999); }
 
 class Normalizer {
  public:
@@ -264,15 +375,31 @@ class Normalizer {
         f.fail("the normalizer prepends more than ", max_prepend_bytes, " bytes (not supported)");
     } else if (type == "Replace") {
       auto [pattern, content] = parse_replace(f);
-      const std::uint64_t step = replace_growth(pattern, content);
-      factor_ *= step;
-      prepended_ *= step;
-      if (factor_ > max_growth_factor || prepended_ > max_prepend_bytes)
-        f.fail("the normalizer's Replace steps can make a text more than ", max_growth_factor,
-               " times longer (not supported)");
+      grow(f, replace_growth(pattern, content));
       steps_.push_back(ReplaceNorm{std::move(pattern), std::move(content)});
+    } else if (type == "NFD") {
+      grow(f, growth(unicode_data::nfd_growth));
+      steps_.push_back(NfdNorm{});
+    } else if (type == "NFC") {
+      grow(f, growth(unicode_data::nfc_growth));
+      steps_.push_back(NfcNorm{});
+    } else if (type == "Lowercase") {
+      grow(f, growth(unicode_data::lowercase_growth));
+      steps_.push_back(LowercaseNorm{});
+    } else if (type == "StripAccents") {
+      steps_.push_back(StripAccentsNorm{});
+    } else if (type == "BertNormalizer") {
+      BertNorm b;
+      b.clean_text = f.boolean_or("clean_text", true);
+      b.handle_chinese_chars = f.boolean_or("handle_chinese_chars", true);
+      b.lowercase = f.boolean_or("lowercase", true);
+      b.strip_accents = f.boolean_or("strip_accents", b.lowercase);  // null: as lowercase
+      // Chinese padding: 3 bytes -> 5; NFD; lowercase.
+      grow(f, 2 * growth(unicode_data::nfd_growth) * growth(unicode_data::lowercase_growth));
+      steps_.push_back(b);
     } else {
-      f.fail("unsupported normalizer ", shown(type), " (supported: Sequence, Prepend, Replace)");
+      f.fail("unsupported normalizer ", shown(type),
+             " (supported: Sequence, Prepend, Replace, NFD, NFC, Lowercase, StripAccents, BertNormalizer)");
     }
   }
 
@@ -280,9 +407,23 @@ class Normalizer {
     for (const NormStep& step : steps_) {
       if (const auto* p = std::get_if<PrependNorm>(&step)) {
         if (!s.empty()) s.insert(0, p->prepend);
+      } else if (const auto* r = std::get_if<ReplaceNorm>(&step)) {
+        s = replace_all(s, r->pattern, r->content);
+      } else if (std::holds_alternative<NfdNorm>(step)) {
+        s = from_code_points(unicode::nfd(to_code_points(s)));
+      } else if (std::holds_alternative<NfcNorm>(step)) {
+        s = from_code_points(unicode::nfc(to_code_points(s)));
+      } else if (std::holds_alternative<LowercaseNorm>(step)) {
+        s = from_code_points(lowercase(to_code_points(s)));
+      } else if (std::holds_alternative<StripAccentsNorm>(step)) {
+        std::u32string cps = to_code_points(s);
+        std::erase_if(cps, [](char32_t c) {
+          const auto k = unicode::category(c);
+          return k >= unicode_data::Mn && k <= unicode_data::Me;
+        });
+        s = from_code_points(cps);
       } else {
-        const auto& r = std::get<ReplaceNorm>(step);
-        s = replace_all(s, r.pattern, r.content);
+        s = from_code_points(bert_normalize(std::get<BertNorm>(step), to_code_points(s)));
       }
     }
     return s;
@@ -307,6 +448,14 @@ class Normalizer {
   }
 
  private:
+  // Refuses a chain of steps that could make a text too long.
+  void grow(const Field& f, std::uint64_t step) {
+    factor_ *= step;
+    prepended_ *= step;
+    if (factor_ > max_growth_factor || prepended_ > max_prepend_bytes)
+      f.fail("the normalizer's steps can make a text more than ", max_growth_factor, " times longer (not supported)");
+  }
+
   std::vector<NormStep> steps_;
   std::uint64_t factor_ = 1;     // output bytes per input byte, at most
   std::uint64_t prepended_ = 0;  // plus at most this many
@@ -491,6 +640,156 @@ struct Metaspace {
   }
 };
 
+// HF SplitDelimiterBehavior.
+enum class Behavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous };
+
+inline Behavior parse_behavior(const Field& f) {
+  const std::string s = f.str();
+  if (s == "Removed") return Behavior::Removed;
+  if (s == "Isolated") return Behavior::Isolated;
+  if (s == "MergedWithPrevious") return Behavior::MergedWithPrevious;
+  if (s == "MergedWithNext") return Behavior::MergedWithNext;
+  if (s == "Contiguous") return Behavior::Contiguous;
+  f.fail("unknown split behavior ", shown(s),
+         " (expected Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous)");
+}
+
+// A piece of a text, in bytes, and whether the pattern matched it.
+struct Piece {
+  std::size_t begin, end;
+  bool is_match;
+};
+
+// HF NormalizedString::split: the pieces (matches and the gaps between them,
+// covering the text) grouped per behavior; empty results are dropped later.
+inline void split_pieces(const Segment& seg, std::vector<Piece> pieces, Behavior behavior, bool invert,
+                         std::vector<Segment>& out) {
+  if (invert) {
+    for (Piece& p : pieces) p.is_match = !p.is_match;
+  }
+  std::vector<Piece> kept;  // is_match now means "remove"
+  bool previous_match = false;
+  switch (behavior) {
+    case Behavior::Isolated:
+      for (const Piece& p : pieces) kept.push_back({p.begin, p.end, false});
+      break;
+    case Behavior::Removed:
+      kept = pieces;
+      break;
+    case Behavior::Contiguous:
+      for (const Piece& p : pieces) {
+        if (p.is_match == previous_match && !kept.empty()) {
+          kept.back().end = p.end;
+        } else {
+          kept.push_back({p.begin, p.end, false});
+        }
+        previous_match = p.is_match;
+      }
+      break;
+    case Behavior::MergedWithPrevious:
+      for (const Piece& p : pieces) {
+        if (p.is_match && !previous_match && !kept.empty()) {
+          kept.back().end = p.end;
+        } else {
+          kept.push_back({p.begin, p.end, false});
+        }
+        previous_match = p.is_match;
+      }
+      break;
+    case Behavior::MergedWithNext:
+      for (auto it = pieces.rbegin(); it != pieces.rend(); ++it) {
+        if (it->is_match && !previous_match && !kept.empty()) {
+          kept.back().begin = it->begin;
+        } else {
+          kept.push_back({it->begin, it->end, false});
+        }
+        previous_match = it->is_match;
+      }
+      std::reverse(kept.begin(), kept.end());
+      break;
+  }
+  for (const Piece& p : kept) {
+    if (p.is_match || p.end == p.begin) continue;
+    out.push_back({seg.text.substr(p.begin, p.end - p.begin), {}, seg.at_text_start && p.begin == 0});
+  }
+}
+
+// Pieces where every character for which `pred` holds is a match of its own
+// (HF's Pattern for Fn(char) -> bool).
+template <class Pred>
+std::vector<Piece> char_pieces(std::string_view s, Pred pred) {
+  std::vector<Piece> out;
+  std::size_t gap = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = char_len(s, i);
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    const char32_t c = n == 1 && b0 >= 0x80 ? invalid_byte + b0 : code_point(s, i, n);
+    if (pred(c)) {
+      if (gap < i) out.push_back({gap, i, false});
+      out.push_back({i, i + n, true});
+      gap = i + n;
+    }
+    i += n;
+  }
+  if (gap < s.size() || s.empty()) out.push_back({gap, s.size(), false});
+  return out;
+}
+
+// Pieces from one of the recognised regexes.
+inline std::vector<Piece> regex_pieces(std::string_view s, byte_level::Pattern pattern) {
+  std::vector<std::size_t> offsets;
+  const std::u32string cps = to_code_points(s, &offsets);
+  std::vector<Piece> out;
+  std::size_t gap = 0;
+  for (const auto& [b, e] : byte_level::Matcher(pattern, cps).find_all()) {
+    if (gap < offsets[b]) out.push_back({gap, offsets[b], false});
+    out.push_back({offsets[b], offsets[e], true});
+    gap = offsets[e];
+  }
+  if (gap < s.size() || s.empty()) out.push_back({gap, s.size(), false});
+  return out;
+}
+
+// Pieces from a literal pattern (non-empty): its non-overlapping occurrences.
+inline std::vector<Piece> literal_pieces(std::string_view s, std::string_view pattern) {
+  std::vector<Piece> out;
+  std::size_t gap = 0;
+  for (std::size_t hit; (hit = s.find(pattern, gap)) != std::string_view::npos;) {
+    if (gap < hit) out.push_back({gap, hit, false});
+    out.push_back({hit, hit + pattern.size(), true});
+    gap = hit + pattern.size();
+  }
+  if (gap < s.size() || s.empty()) out.push_back({gap, s.size(), false});
+  return out;
+}
+
+// BERT's punctuation: ASCII punctuation (symbols included) or category P.
+inline bool is_bert_punctuation(char32_t c) {
+  return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126) ||
+         unicode::is_punctuation(c);
+}
+
+// HF pre_tokenizers::BertPreTokenizer (split on whitespace, removed; each
+// punctuation character isolated), WhitespaceSplit, Punctuation.
+struct BertPre {};
+struct WhitespaceSplitPre {};
+struct PunctuationPre {
+  Behavior behavior = Behavior::Isolated;
+};
+// HF pre_tokenizers::ByteLevel: optional prefix space, optional split with
+// the GPT-2 regex, then every byte becomes its alphabet character.
+struct ByteLevelPre {
+  bool add_prefix_space = true, use_regex = true;
+};
+// HF pre_tokenizers::Split.
+struct SplitPre {
+  std::optional<byte_level::Pattern> regex;  // else the literal
+  std::string literal;
+  Behavior behavior = Behavior::Isolated;
+  bool invert = false;
+};
+using PreStep = std::variant<Metaspace, BertPre, WhitespaceSplitPre, PunctuationPre, ByteLevelPre, SplitPre>;
+
 class PreTokenizer {
  public:
   void parse(const Field& f) {
@@ -500,8 +799,27 @@ class PreTokenizer {
       for (std::size_t i = 0, n = list.array_size(); i < n; ++i) parse(list.item(i));
     } else if (type == "Metaspace") {
       steps_.push_back(Metaspace::parse(f));
+    } else if (type == "BertPreTokenizer") {
+      steps_.push_back(BertPre{});
+    } else if (type == "WhitespaceSplit") {
+      steps_.push_back(WhitespaceSplitPre{});
+    } else if (type == "Punctuation") {
+      PunctuationPre p;
+      if (auto b = f.get("behavior")) p.behavior = parse_behavior(*b);
+      steps_.push_back(p);
+    } else if (type == "ByteLevel") {
+      // HF has no defaults for add_prefix_space and trim_offsets.
+      ByteLevelPre b;
+      b.add_prefix_space = f.at("add_prefix_space").boolean();
+      (void)f.at("trim_offsets").boolean();  // offsets only
+      b.use_regex = f.boolean_or("use_regex", true);
+      steps_.push_back(b);
+    } else if (type == "Split") {
+      steps_.push_back(parse_split(f));
     } else {
-      f.fail("unsupported pre_tokenizer ", shown(type), " (supported: null, Sequence, Metaspace)");
+      f.fail("unsupported pre_tokenizer ", shown(type),
+             " (supported: null, Sequence, Metaspace, BertPreTokenizer, WhitespaceSplit, Punctuation, ByteLevel, "
+             "Split)");
     }
   }
 
@@ -510,9 +828,9 @@ class PreTokenizer {
   std::vector<Segment> apply(Segment seg) const {
     std::vector<Segment> words;
     words.push_back(std::move(seg));
-    for (const Metaspace& step : steps_) {
+    for (const PreStep& step : steps_) {
       std::vector<Segment> next;
-      for (const Segment& w : words) step.pre_tokenize(w, next);
+      for (const Segment& w : words) std::visit([&](const auto& s) { run(s, w, next); }, step);
       std::erase_if(next, [](const Segment& w) { return w.text.empty(); });
       words = std::move(next);
     }
@@ -520,7 +838,62 @@ class PreTokenizer {
   }
 
  private:
-  std::vector<Metaspace> steps_;
+  static SplitPre parse_split(const Field& f) {
+    SplitPre s;
+    const Field pattern = f.at("pattern");
+    pattern.require_object();
+    if (auto lit = pattern.get("String")) {
+      s.literal = lit->str();
+      if (s.literal.empty()) lit->fail("Split pattern must not be empty");
+    } else if (auto re = pattern.get("Regex")) {
+      const std::string text = re->str();
+      s.regex = byte_level::recognise(text);
+      if (!s.regex) {
+        re->fail("unsupported Split regex ", shown(text),
+                 " (only the GPT-2, Llama 3 and Qwen2 patterns are recognised)");
+      }
+    } else {
+      pattern.fail("expected {\"String\": ...} or {\"Regex\": ...}");
+    }
+    s.behavior = parse_behavior(f.at("behavior"));
+    s.invert = f.boolean_or("invert", false);
+    return s;
+  }
+
+  static void run(const Metaspace& m, const Segment& w, std::vector<Segment>& out) { m.pre_tokenize(w, out); }
+  static void run(const BertPre&, const Segment& w, std::vector<Segment>& out) {
+    std::vector<Segment> words;
+    split_pieces(w, char_pieces(w.text, is_white_space), Behavior::Removed, false, words);
+    for (const Segment& word : words) {
+      split_pieces(word, char_pieces(word.text, is_bert_punctuation), Behavior::Isolated, false, out);
+    }
+  }
+  static void run(const WhitespaceSplitPre&, const Segment& w, std::vector<Segment>& out) {
+    split_pieces(w, char_pieces(w.text, is_white_space), Behavior::Removed, false, out);
+  }
+  static void run(const PunctuationPre& p, const Segment& w, std::vector<Segment>& out) {
+    split_pieces(w, char_pieces(w.text, is_bert_punctuation), p.behavior, false, out);
+  }
+  static void run(const ByteLevelPre& b, const Segment& w, std::vector<Segment>& out) {
+    Segment s = w;
+    if (b.add_prefix_space && !s.text.starts_with(' ')) s.text.insert(0, " ");
+    std::vector<Segment> pieces;
+    if (b.use_regex) {
+      split_pieces(s, regex_pieces(s.text, byte_level::Pattern::Gpt2), Behavior::Isolated, false, pieces);
+    } else {
+      pieces.push_back(std::move(s));
+    }
+    for (Segment& p : pieces) {
+      p.text = byte_level::encode_bytes(p.text);
+      out.push_back(std::move(p));
+    }
+  }
+  static void run(const SplitPre& sp, const Segment& w, std::vector<Segment>& out) {
+    split_pieces(w, sp.regex ? regex_pieces(w.text, *sp.regex) : literal_pieces(w.text, sp.literal), sp.behavior,
+                 sp.invert, out);
+  }
+
+  std::vector<PreStep> steps_;
 };
 
 // ---- BPE model ----------------------------------------------------------------------
@@ -691,23 +1064,23 @@ class BpeModel {
       if (n > 0) symbols.back().next = n;
       symbols.push_back(Symbol{id, n - 1, -1, len});
     };
-    std::optional<std::pair<std::int32_t, std::size_t>> unk;  // pending (id, bytes)
+    std::size_t unk_bytes = 0;  // a pending unk covering this many bytes (0: none)
     for (std::string_view c : split_chars(word)) {
       if (auto id = find(c)) {
-        if (unk) add(unk->first, unk->second), unk.reset();
+        if (unk_bytes > 0) add(*unk_id_, unk_bytes), unk_bytes = 0;
         add(*id, c.size());
       } else if (byte_fallback_ && has_all_byte_pieces(c)) {
         for (const char b : c) add(byte_ids_[static_cast<unsigned char>(b)], 1);
       } else if (unk_id_) {
-        if (unk && fuse_unk_) {
-          unk->second += c.size();
+        if (unk_bytes > 0 && fuse_unk_) {
+          unk_bytes += c.size();
         } else {
-          if (unk) add(unk->first, unk->second);
-          unk = std::pair{*unk_id_, c.size()};
+          if (unk_bytes > 0) add(*unk_id_, unk_bytes);
+          unk_bytes = c.size();
         }
       }
     }
-    if (unk) add(unk->first, unk->second);
+    if (unk_bytes > 0) add(*unk_id_, unk_bytes);
     return symbols;
   }
 
@@ -752,52 +1125,329 @@ class BpeModel {
   std::array<std::int32_t, 256> byte_ids_{};  // id of "<0xXX>" or -1
 };
 
-// ---- post-processor -------------------------------------------------------------------
-
-// HF processors::TemplateProcessing, `single` template: special-token ids around
-// the sequence ($A).
-class PostProcessor {
+// HF models::wordpiece::WordPiece: greedy longest-match-first. The longest
+// vocab piece at each position is found by walking a byte trie of the vocab,
+// so a word costs at most O(length * longest piece); pieces are bounded
+// (real vocabularies stay far below the bound).
+class WordPieceModel {
  public:
-  void parse(const Field& f, const std::function<bool(std::int32_t)>& id_exists) {
-    const std::string type = f.type_tag();
-    if (type != "TemplateProcessing") {
-      f.at("type").fail("unsupported post_processor ", shown(type), " (supported: null, TemplateProcessing)");
-    }
-    const Field specials = f.at("special_tokens");
-    specials.require_object();
-    const Field single = f.at("single");
-    bool has_sequence = false;
-    for (std::size_t i = 0, n = single.array_size(); i < n; ++i) {
-      const Field item = single.item(i);
-      if (auto seq = item.get("Sequence")) {
-        const std::string which = seq->at("id").str();
-        if (which != "A") seq->at("id").fail("the single template can only hold sequence 'A', got ", shown(which));
-        if (has_sequence) item.fail("sequence 'A' appears twice");
-        has_sequence = true;
-        items_.push_back(Item{true, {}});
-      } else if (auto tok = item.get("SpecialToken")) {
-        items_.push_back(Item{false, special_ids(specials, tok->at("id").str(), *tok, id_exists)});
-      } else {
-        item.fail("expected {\"SpecialToken\": ...} or {\"Sequence\": ...}");
+  static constexpr std::size_t max_piece_bytes = 256;
+
+  void parse(const Field& f) {
+    const Field vocab = f.at("vocab");
+    vocab.require_object();
+    for (const auto& [text, value] : vocab.value().items()) {
+      const Field entry(value, vocab.path() + "[" + shown(text) + "]", vocab.source());
+      const auto id = std::int32_t(entry.integer(0, max_token_id));
+      if (const auto it = pieces_.find(id); it != pieces_.end()) {
+        entry.fail("id ", id, " is already used by ", shown(it->second));
       }
+      if (text.size() > max_piece_bytes) {
+        entry.fail("a WordPiece piece longer than ", max_piece_bytes, " bytes is not supported");
+      }
+      vocab_.emplace(text, id);
+      pieces_.emplace(id, text);
+      add_to_trie(text, id);
     }
-    if (!has_sequence) single.fail("the template has no sequence 'A'");
+    const Field unk = f.at("unk_token");
+    const std::string unk_piece = unk.str();
+    const auto it = vocab_.find(unk_piece);
+    if (it == vocab_.end()) unk.fail("unk_token ", shown(unk_piece), " is not in model.vocab");
+    unk_id_ = it->second;
+    if (auto p = f.get("continuing_subword_prefix")) prefix_ = p->str();
+    if (auto m = f.get("max_input_chars_per_word")) {
+      max_chars_ = std::uint64_t(m->integer(0, std::numeric_limits<std::int64_t>::max()));
+    }
+    // The trie node after the prefix, where continuation pieces start.
+    prefix_node_ = walk(0, prefix_);
   }
 
-  std::vector<std::int32_t> apply(std::vector<std::int32_t> ids) const {
-    if (items_.empty()) return ids;
-    std::vector<std::int32_t> out;
-    out.reserve(ids.size() + 8);
-    for (const Item& item : items_) {
-      const auto& part = item.is_sequence ? ids : item.special_ids;
-      out.insert(out.end(), part.begin(), part.end());
+  const Vocab& vocab() const { return vocab_; }
+  std::optional<std::int32_t> find(std::string_view piece) const {
+    const auto it = vocab_.find(piece);
+    if (it == vocab_.end()) return std::nullopt;
+    return it->second;
+  }
+  const std::string* piece(std::int32_t id) const {
+    const auto it = pieces_.find(id);
+    return it == pieces_.end() ? nullptr : &it->second;
+  }
+  const std::string& prefix() const { return prefix_; }
+
+  void encode_word(std::string_view word, std::vector<std::int32_t>& out) const {
+    if (word.empty()) return;
+    std::vector<bool> boundary(word.size() + 1, false);
+    std::uint64_t chars = 0;
+    for (std::size_t i = 0; i < word.size(); i += char_len(word, i)) boundary[i] = true, ++chars;
+    boundary[word.size()] = true;
+    if (chars > max_chars_) {
+      out.push_back(unk_id_);
+      return;
+    }
+    const std::size_t first = out.size();
+    for (std::size_t start = 0; start < word.size();) {
+      std::int64_t node = start == 0 ? 0 : prefix_node_;
+      std::size_t best_end = 0;
+      std::int32_t best_id = -1;
+      for (std::size_t i = start; node >= 0 && i < word.size(); ++i) {
+        node = step(node, word[i]);
+        if (node >= 0 && boundary[i + 1] && terminal_[std::size_t(node)] >= 0) {
+          best_end = i + 1;
+          best_id = terminal_[std::size_t(node)];
+        }
+      }
+      if (best_id < 0) {  // no piece fits: the whole word is unk
+        out.resize(first);
+        out.push_back(unk_id_);
+        return;
+      }
+      out.push_back(best_id);
+      start = best_end;
+    }
+  }
+
+ private:
+  std::int64_t step(std::int64_t node, char c) const {
+    const auto it = edges_.find((std::uint64_t(node) << 8) | static_cast<unsigned char>(c));
+    return it == edges_.end() ? -1 : it->second;
+  }
+  std::int64_t walk(std::int64_t node, std::string_view s) const {
+    for (const char c : s) {
+      if (node < 0) break;
+      node = step(node, c);
+    }
+    return node;
+  }
+  void add_to_trie(const std::string& text, std::int32_t id) {
+    std::int64_t node = 0;
+    for (const char c : text) {
+      const std::uint64_t key = (std::uint64_t(node) << 8) | static_cast<unsigned char>(c);
+      auto it = edges_.find(key);
+      if (it == edges_.end()) {
+        it = edges_.emplace(key, std::int64_t(terminal_.size())).first;
+        terminal_.push_back(-1);
+      }
+      node = it->second;
+    }
+    terminal_[std::size_t(node)] = id;
+  }
+
+  Vocab vocab_;
+  std::unordered_map<std::int32_t, std::string> pieces_;
+  std::unordered_map<std::uint64_t, std::int64_t> edges_;  // (node, byte) -> node
+  std::vector<std::int32_t> terminal_{-1};                 // node -> id or -1
+  std::int32_t unk_id_ = 0;
+  std::string prefix_ = "##";
+  std::int64_t prefix_node_ = 0;
+  std::uint64_t max_chars_ = 100;
+};
+
+// The model: BPE or WordPiece.
+class Model {
+ public:
+  void parse(const Field& f) {
+    const std::string type = f.type_tag();
+    if (type == "BPE") {
+      model_.emplace<BpeModel>().parse(f);
+    } else if (type == "WordPiece") {
+      model_.emplace<WordPieceModel>().parse(f);
+    } else {
+      f.at("type").fail("unsupported model type ", shown(type), " (supported: BPE, WordPiece)");
+    }
+  }
+  const Vocab& vocab() const {
+    return std::visit([](const auto& m) -> const Vocab& { return m.vocab(); }, model_);
+  }
+  std::optional<std::int32_t> find(std::string_view piece) const {
+    return std::visit([&](const auto& m) { return m.find(piece); }, model_);
+  }
+  const std::string* piece(std::int32_t id) const {
+    return std::visit([&](const auto& m) { return m.piece(id); }, model_);
+  }
+  void encode_word(std::string_view word, std::vector<std::int32_t>& out) const {
+    std::visit([&](const auto& m) { m.encode_word(word, out); }, model_);
+  }
+  bool is_wordpiece() const { return std::holds_alternative<WordPieceModel>(model_); }
+  std::string continuing_subword_prefix() const {
+    return is_wordpiece() ? std::get<WordPieceModel>(model_).prefix() : std::string();
+  }
+
+ private:
+  std::variant<BpeModel, WordPieceModel> model_;
+};
+
+// ---- post-processor -------------------------------------------------------------------
+
+}  // namespace tokenizer_detail
+
+// The result of Tokenizer::encode_pair.
+struct Encoding {
+  std::vector<std::int32_t> ids;
+  std::vector<std::int32_t> type_ids;  // token type (segment) ids, same length as ids
+  bool truncated = false;              // true if tokens were dropped to fit max_length
+};
+
+namespace tokenizer_detail {
+
+// HF processors: TemplateProcessing (single and pair templates), BertProcessing,
+// RobertaProcessing, ByteLevel (ids unchanged) and Sequence of them.
+class PostProcessor {
+ public:
+  using IdExists = std::function<bool(std::int32_t)>;
+
+  void parse(const Field& f, const IdExists& id_exists) {
+    source_ = f.source();
+    parse_one(f, id_exists);
+  }
+
+  // Special tokens added around one sequence or a pair (HF added_tokens).
+  std::size_t added_tokens(bool pair) const {
+    switch (kind_) {
+      case Kind::Template:
+        return count_specials(pair ? pair_ : single_);
+      case Kind::Bert:
+        return pair ? 3 : 2;
+      case Kind::Roberta:
+        return pair ? 4 : 2;
+      case Kind::None:
+        break;
+    }
+    return 0;
+  }
+
+  // HF Tokenizer::post_process after truncation: the encoding of A has type
+  // id 0, that of B type id 1, before the processor.
+  Encoding apply(std::vector<std::int32_t> a, const std::optional<std::vector<std::int32_t>>& b,
+                 bool add_special) const {
+    Encoding out;
+    auto append = [&](const std::vector<std::int32_t>& ids, std::int32_t type) {
+      out.ids.insert(out.ids.end(), ids.begin(), ids.end());
+      out.type_ids.insert(out.type_ids.end(), ids.size(), type);
+    };
+    // RobertaProcessing sets every type id to 0, special tokens or not.
+    const std::int32_t b_type = kind_ == Kind::Roberta ? 0 : 1;
+    const bool plain = kind_ == Kind::None || (!add_special && kind_ != Kind::Template);
+    if (plain) {
+      append(a, 0);
+      if (b) append(*b, b_type);
+      return out;
+    }
+    if (kind_ == Kind::Template) {
+      const std::vector<Item>& items = b ? pair_ : single_;
+      if (b && pair_.empty()) fail(source_, ": post_processor.pair: no pair template, so a pair cannot be encoded");
+      for (const Item& item : items) {
+        if (item.sequence) {
+          append(item.is_b ? *b : a, item.type_id);
+        } else if (add_special) {
+          append(item.special_ids, item.type_id);
+        }
+      }
+      return out;
+    }
+    append({cls_}, 0);
+    append(a, 0);
+    append({sep_}, 0);
+    if (b) {
+      if (kind_ == Kind::Bert) {
+        append(*b, 1);
+        append({sep_}, 1);
+      } else {  // Roberta: </s> B </s>
+        append({sep_}, 0);
+        append(*b, 0);
+        append({sep_}, 0);
+      }
     }
     return out;
   }
 
  private:
+  enum class Kind { None, Template, Bert, Roberta };
+  struct Item {
+    bool sequence = false;
+    bool is_b = false;
+    std::int32_t type_id = 0;
+    std::vector<std::int32_t> special_ids;
+  };
+
+  void parse_one(const Field& f, const IdExists& id_exists) {
+    const std::string type = f.type_tag();
+    if (type == "Sequence") {
+      const Field list = f.at("processors");
+      for (std::size_t i = 0, n = list.array_size(); i < n; ++i) parse_one(list.item(i), id_exists);
+      return;
+    }
+    if (type == "ByteLevel") return;  // offsets only
+    if (type != "TemplateProcessing" && type != "BertProcessing" && type != "RobertaProcessing") {
+      f.at("type").fail("unsupported post_processor ", shown(type),
+                        " (supported: null, TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, "
+                        "Sequence)");
+    }
+    if (kind_ != Kind::None) f.fail("only one post-processor that adds tokens is supported in a Sequence");
+    if (type == "TemplateProcessing") {
+      kind_ = Kind::Template;
+      const Field specials = f.at("special_tokens");
+      specials.require_object();
+      single_ = parse_template(f.at("single"), specials, false, id_exists);
+      if (auto pair = f.get("pair"); pair && pair->array_size() > 0) {
+        pair_ = parse_template(*pair, specials, true, id_exists);
+      }
+    } else {
+      kind_ = type == "BertProcessing" ? Kind::Bert : Kind::Roberta;
+      sep_ = token_pair(f.at("sep"), id_exists);
+      cls_ = token_pair(f.at("cls"), id_exists);
+    }
+  }
+
+  // ["[SEP]", 102]
+  static std::int32_t token_pair(const Field& f, const IdExists& id_exists) {
+    if (f.array_size() != 2) f.fail("expected [token, id]");
+    (void)f.item(0).str();
+    const auto id = std::int32_t(f.item(1).integer(0, max_token_id));
+    if (!id_exists(id)) f.item(1).fail("id ", id, " is not in the vocabulary");
+    return id;
+  }
+
+  static std::vector<Item> parse_template(const Field& tmpl, const Field& specials, bool pair,
+                                          const IdExists& id_exists) {
+    const char* which = pair ? "pair" : "single";
+    std::vector<Item> items;
+    bool has_a = false, has_b = false;
+    for (std::size_t i = 0, n = tmpl.array_size(); i < n; ++i) {
+      const Field item = tmpl.item(i);
+      Item it;
+      if (auto seq = item.get("Sequence")) {
+        const std::string id = seq->at("id").str();
+        if (id != "A" && !(pair && id == "B")) {
+          seq->at("id").fail("the ", which, " template can only hold sequence", pair ? "s 'A' and 'B'" : " 'A'",
+                             ", got ", shown(id));
+        }
+        bool& seen = id == "A" ? has_a : has_b;
+        if (seen) item.fail("sequence ", shown(id), " appears twice");
+        seen = true;
+        it.sequence = true;
+        it.is_b = id == "B";
+        if (auto t = seq->get("type_id")) it.type_id = std::int32_t(t->integer(0, 1 << 30));
+      } else if (auto tok = item.get("SpecialToken")) {
+        it.special_ids = special_ids(specials, tok->at("id").str(), *tok, id_exists);
+        if (auto t = tok->get("type_id")) it.type_id = std::int32_t(t->integer(0, 1 << 30));
+      } else {
+        item.fail("expected {\"SpecialToken\": ...} or {\"Sequence\": ...}");
+      }
+      items.push_back(std::move(it));
+    }
+    if (!has_a) tmpl.fail("the template has no sequence 'A'");
+    if (pair && !has_b) tmpl.fail("the pair template has no sequence 'B'");
+    return items;
+  }
+
+  static std::size_t count_specials(const std::vector<Item>& items) {
+    std::size_t n = 0;
+    for (const Item& it : items) n += it.special_ids.size();
+    return n;
+  }
+
   static std::vector<std::int32_t> special_ids(const Field& specials, const std::string& name, const Field& use,
-                                               const std::function<bool(std::int32_t)>& id_exists) {
+                                               const IdExists& id_exists) {
     if (!specials.has(name.c_str())) {
       use.fail("special token ", shown(name), " is not in post_processor.special_tokens");
     }
@@ -811,11 +1461,10 @@ class PostProcessor {
     return out;
   }
 
-  struct Item {
-    bool is_sequence;                       // the text's ids ($A)
-    std::vector<std::int32_t> special_ids;  // else these
-  };
-  std::vector<Item> items_;
+  std::string source_;
+  Kind kind_ = Kind::None;
+  std::vector<Item> single_, pair_;
+  std::int32_t cls_ = 0, sep_ = 0;
 };
 
 // ---- decoder ------------------------------------------------------------------------
@@ -829,7 +1478,16 @@ struct StripDec {
   std::string content;  // one character
   std::size_t start = 0, stop = 0;
 };
-using DecodeStep = std::variant<ReplaceDec, ByteFallbackDec, FuseDec, StripDec, Metaspace>;
+// HF decoders::WordPiece: pieces after the first lose the prefix, or get a
+// space before them; `cleanup` removes spaces before punctuation.
+struct WordPieceDec {
+  std::string prefix = "##";
+  bool cleanup = true;
+};
+// HF decoders::ByteLevel: alphabet characters back to bytes, all tokens fused,
+// invalid UTF-8 replaced (String::from_utf8_lossy).
+struct ByteLevelDec {};
+using DecodeStep = std::variant<ReplaceDec, ByteFallbackDec, FuseDec, StripDec, Metaspace, WordPieceDec, ByteLevelDec>;
 
 // HF ByteFallback's test for a byte token: exactly 6 bytes "<0x" HH ">", with
 // HH parsed by Rust's u8::from_str_radix(.., 16), which takes either case and
@@ -880,10 +1538,39 @@ class Decoder {
                                 std::size_t(f.at("stop").integer(0, 1 << 20))});
     } else if (type == "Metaspace") {
       steps_.push_back(Metaspace::parse(f));
+    } else if (type == "WordPiece") {
+      WordPieceDec w;
+      if (auto p = f.get("prefix")) w.prefix = p->str();
+      w.cleanup = f.boolean_or("cleanup", true);
+      if (w.prefix.size() > 256) f.at("prefix").fail("a prefix longer than 256 bytes is not supported");
+      steps_.push_back(std::move(w));
+    } else if (type == "ByteLevel") {
+      steps_.push_back(ByteLevelDec{});
     } else {
       f.fail("unsupported decoder ", shown(type),
-             " (supported: null, Sequence, Replace, ByteFallback, Fuse, Strip, Metaspace)");
+             " (supported: null, Sequence, Replace, ByteFallback, Fuse, Strip, Metaspace, WordPiece, ByteLevel)");
     }
+  }
+
+  // The prefix of a WordPiece step, if any.
+  std::optional<std::string> wordpiece_prefix() const {
+    for (const DecodeStep& step : steps_) {
+      if (const auto* w = std::get_if<WordPieceDec>(&step)) return w->prefix;
+    }
+    return std::nullopt;
+  }
+
+  // Whether the last step is ByteLevel: then run_bytes() gives the bytes
+  // before their lossy conversion to text, for streaming.
+  bool ends_with_byte_level() const { return !steps_.empty() && std::holds_alternative<ByteLevelDec>(steps_.back()); }
+
+  // As run(), but when the last step is ByteLevel: the decoded bytes, not yet
+  // converted.
+  std::string run_bytes(std::vector<std::string> tokens) const {
+    for (std::size_t i = 0; i + 1 < steps_.size(); ++i) {
+      tokens = std::visit([&](const auto& s) { return apply(s, std::move(tokens)); }, steps_[i]);
+    }
+    return byte_level_bytes(tokens);
   }
 
   // HF Decoder::decode: decode_chain through every step, then concatenate.
@@ -916,6 +1603,9 @@ class Decoder {
       }
       if (const auto* s = std::get_if<StripDec>(&step); s && s->stop > 0) return "a Strip with stop > 0 after Fuse";
       if (std::holds_alternative<ByteFallbackDec>(step)) return "a ByteFallback after Fuse";
+    }
+    for (std::size_t i = 0; i + 1 < steps_.size(); ++i) {
+      if (std::holds_alternative<ByteLevelDec>(steps_[i])) return "a ByteLevel step that is not the last";
     }
     return std::nullopt;
   }
@@ -992,6 +1682,58 @@ class Decoder {
     return tokens;
   }
 
+  static std::vector<std::string> apply(const WordPieceDec& w, std::vector<std::string> tokens) {
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      std::string& t = tokens[i];
+      if (i != 0) {
+        if (t.starts_with(w.prefix)) {
+          t.erase(0, w.prefix.size());
+        } else {
+          t.insert(0, " ");
+        }
+      }
+      if (w.cleanup) t = cleanup(t);
+    }
+    return tokens;
+  }
+
+  // HF decoders::wordpiece::cleanup.
+  static std::string cleanup(std::string t) {
+    static constexpr std::pair<std::string_view, std::string_view> rules[] = {
+        {" .", "."},   {" ?", "?"},     {" !", "!"},     {" ,", ","},         {" ' ", "'"},      {" n't", "n't"},
+        {" 'm", "'m"}, {" do not", " don't"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+    for (const auto& [from, to] : rules) t = replace_all(t, from, to);
+    return t;
+  }
+
+  // The bytes of the tokens: a token made only of alphabet characters is
+  // those bytes, any other token its own UTF-8.
+  static std::string byte_level_bytes(const std::vector<std::string>& tokens) {
+    std::string bytes;
+    for (const std::string& t : tokens) {
+      std::string mapped;
+      bool all = true;
+      for (std::size_t i = 0; i < t.size();) {
+        const std::size_t n = char_len(t, i);
+        const auto b0 = static_cast<unsigned char>(t[i]);
+        const char32_t c = n == 1 && b0 >= 0x80 ? invalid_byte : code_point(t, i, n);
+        const auto& table = byte_level::char_to_byte();
+        if (c >= table.size() || table[c] < 0) {
+          all = false;
+          break;
+        }
+        mapped.push_back(static_cast<char>(table[c]));
+        i += n;
+      }
+      bytes.append(all ? mapped : t);
+    }
+    return bytes;
+  }
+
+  static std::vector<std::string> apply(const ByteLevelDec&, std::vector<std::string> tokens) {
+    return {byte_level::lossy_utf8(byte_level_bytes(tokens))};
+  }
+
   bool present_ = false;
   std::vector<DecodeStep> steps_;
   std::uint64_t factor_ = 1;  // decoded bytes per piece byte, at most (Replace steps)
@@ -999,8 +1741,8 @@ class Decoder {
 
 }  // namespace tokenizer_detail
 
-// A Hugging Face tokenizer.json (BPE, SentencePiece style). Immutable after
-// loading; encode/decode are const and safe to call from several threads.
+// A Hugging Face tokenizer.json (BPE, WordPiece, byte-level BPE). Immutable
+// after loading; encode/decode are const and safe to call from several threads.
 class Tokenizer {
  public:
   // Reads a regular file of at most 1 GiB (a FIFO or device is refused
@@ -1021,19 +1763,45 @@ class Tokenizer {
     return t;
   }
 
-  // Text to ids, as HF Tokenizer::encode(text, add_special_tokens).ids.
+  // Text to ids, as HF Tokenizer::encode(text, add_special_tokens).ids
+  // (never truncated).
   std::vector<std::int32_t> encode(std::string_view text, bool add_special_tokens = true) const {
-    std::vector<std::int32_t> ids;
-    for (tokenizer_detail::Segment& seg : split_and_normalize(text)) {
-      if (seg.id) {
-        ids.push_back(*seg.id);
-        continue;
-      }
-      for (const tokenizer_detail::Segment& word : pre_tokenizer_.apply(std::move(seg))) {
-        model_.encode_word(word.text, ids);
-      }
+    return post_processor_.apply(encode_sequence(text), std::nullopt, add_special_tokens).ids;
+  }
+
+  // As HF tokenizer(a, b, add_special_tokens, truncation=max_length>0,
+  // max_length): truncation strategy longest_first, the special tokens
+  // counting toward max_length; max_length 0 means no truncation. A
+  // max_length below the number of special tokens throws.
+  Encoding encode_pair(std::string_view a, std::optional<std::string_view> b = std::nullopt,
+                       bool add_special_tokens = true, std::int64_t max_length = 0) const {
+    check(max_length >= 0, source_, ": encode_pair: max_length ", max_length, " is negative");
+    std::vector<std::int32_t> ids_a = encode_sequence(a);
+    std::optional<std::vector<std::int32_t>> ids_b;
+    if (b) ids_b = encode_sequence(*b);
+    bool truncated = false;
+    if (max_length > 0) {
+      const std::size_t added = add_special_tokens ? post_processor_.added_tokens(b.has_value()) : 0;
+      check(std::uint64_t(max_length) >= added, source_, ": encode_pair: max_length ", max_length,
+            " is smaller than the ", added, " special tokens the post-processor adds");
+      truncated = truncate(ids_a, ids_b, std::size_t(max_length) - added);
     }
-    return add_special_tokens ? post_processor_.apply(std::move(ids)) : ids;
+    Encoding e = post_processor_.apply(std::move(ids_a), ids_b, add_special_tokens);
+    e.truncated = truncated;
+    return e;
+  }
+
+  // max_length of the file's "truncation" (0 when it is null).
+  std::int64_t truncation_max_length() const { return truncation_max_length_; }
+
+  // "padding".pad_id if the file has padding, else the id of "[PAD]" or
+  // "<pad>" if the vocabulary has one.
+  std::optional<std::int32_t> pad_id() const {
+    if (pad_id_) return pad_id_;
+    for (const std::string_view name : {"[PAD]", "<pad>"}) {
+      if (auto id = token_to_id(name)) return id;
+    }
+    return std::nullopt;
   }
 
   // Ids to text, as HF Tokenizer::decode. An id outside the vocabulary throws.
@@ -1072,7 +1840,72 @@ class Tokenizer {
  private:
   friend class StreamDecoder;
 
+  // As decode(ids) (no tokens skipped), but with a ByteLevel decoder the
+  // bytes of a character that later ids may complete are left out.
+  std::string decode_settled(std::span<const std::int32_t> ids) const {
+    if (!decoder_.ends_with_byte_level()) return decode(ids);
+    std::vector<std::string> tokens;
+    tokens.reserve(ids.size());
+    for (const std::int32_t id : ids) tokens.emplace_back(token(id));
+    std::string bytes = decoder_.run_bytes(std::move(tokens));
+    bytes.resize(bytes.size() - tokenizer_detail::byte_level::incomplete_tail(bytes));
+    return tokenizer_detail::byte_level::lossy_utf8(bytes);
+  }
+
+  // Whether decode_settled(ids) leaves out the start of a character.
+  bool ends_inside_character(std::span<const std::int32_t> ids) const {
+    if (!decoder_.ends_with_byte_level()) return false;
+    std::vector<std::string> tokens;
+    tokens.reserve(ids.size());
+    for (const std::int32_t id : ids) tokens.emplace_back(token(id));
+    return tokenizer_detail::byte_level::incomplete_tail(decoder_.run_bytes(std::move(tokens))) > 0;
+  }
+
   Tokenizer() = default;
+
+  // One sequence to ids, before the post-processor.
+  std::vector<std::int32_t> encode_sequence(std::string_view text) const {
+    std::vector<std::int32_t> ids;
+    for (tokenizer_detail::Segment& seg : split_and_normalize(text)) {
+      if (seg.id) {
+        ids.push_back(*seg.id);
+        continue;
+      }
+      for (const tokenizer_detail::Segment& word : pre_tokenizer_.apply(std::move(seg))) {
+        model_.encode_word(word.text, ids);
+      }
+    }
+    return ids;
+  }
+
+  // HF utils::truncation::truncate_encodings, LongestFirst, direction Right.
+  static bool truncate(std::vector<std::int32_t>& a, std::optional<std::vector<std::int32_t>>& b,
+                       std::size_t max_length) {
+    const std::size_t total = a.size() + (b ? b->size() : 0);
+    if (max_length > 0 && total <= max_length) return false;
+    if (max_length == 0) {
+      const bool dropped = total > 0;
+      a.clear();
+      if (b) b->clear();
+      return dropped;
+    }
+    if (!b) {
+      a.resize(max_length);
+      return true;
+    }
+    std::size_t n1 = a.size(), n2 = b->size();
+    const bool swap = n1 > n2;
+    if (swap) std::swap(n1, n2);
+    n2 = n1 > max_length ? n1 : std::max(n1, max_length - n1);
+    if (n1 + n2 > max_length) {
+      n1 = max_length / 2;
+      n2 = n1 + max_length % 2;
+    }
+    if (swap) std::swap(n1, n2);
+    if (a.size() > n1) a.resize(n1);
+    if (b->size() > n2) b->resize(n2);
+    return true;
+  }
 
   void load(const tokenizer_detail::Field& root) {
     root.require_object();
@@ -1085,17 +1918,31 @@ class Tokenizer {
     if (auto f = root.get("post_processor")) {
       post_processor_.parse(*f, [this](std::int32_t id) { return pieces_.contains(id); });
     }
-    check_no_truncation_or_padding(root);
+    parse_truncation_and_padding(root);
+    // A WordPiece decoder must remove the prefix the model adds.
+    if (auto prefix = decoder_.wordpiece_prefix(); prefix && model_.is_wordpiece() &&
+                                                   *prefix != model_.continuing_subword_prefix()) {
+      root.at("decoder").fail("the WordPiece decoder's prefix ", tokenizer_detail::shown(*prefix),
+                              " differs from model.continuing_subword_prefix ",
+                              tokenizer_detail::shown(model_.continuing_subword_prefix()));
+    }
   }
 
-  static void check_no_truncation_or_padding(const tokenizer_detail::Field& root) {
-    if (auto t = root.get("truncation")) t->fail("truncation is not supported (must be null)");
-    if (auto p = root.get("padding")) {
-      // BatchLongest padding never changes a single encoded sequence.
-      const auto strategy = p->at("strategy");
-      if (!(strategy.value().is_string() && strategy.str() == "BatchLongest")) {
-        strategy.fail("only BatchLongest padding is supported (it has no effect on one sequence)");
+  void parse_truncation_and_padding(const tokenizer_detail::Field& root) {
+    if (auto t = root.get("truncation")) {
+      truncation_max_length_ = t->at("max_length").integer(1, std::int64_t{1} << 40);
+      if (auto d = t->get("direction"); d && d->str() != "Right") {
+        d->fail("truncation direction ", tokenizer_detail::shown(d->str()), " is not supported (only Right)");
       }
+      if (auto s = t->get("strategy"); s && s->str() != "LongestFirst") {
+        s->fail("truncation strategy ", tokenizer_detail::shown(s->str()), " is not supported (only LongestFirst)");
+      }
+      if (auto s = t->get("stride")) (void)s->integer(0, std::int64_t{1} << 40);  // overflow windows only
+    }
+    if (auto p = root.get("padding")) {
+      // Padding never changes a single encoded sequence; only pad_id is kept.
+      p->require_object();
+      if (auto id = p->get("pad_id")) pad_id_ = std::int32_t(id->integer(0, tokenizer_detail::max_token_id));
     }
   }
 
@@ -1190,7 +2037,7 @@ class Tokenizer {
   std::string source_;
   tokenizer_detail::Normalizer normalizer_;
   tokenizer_detail::PreTokenizer pre_tokenizer_;
-  tokenizer_detail::BpeModel model_;
+  tokenizer_detail::Model model_;
   tokenizer_detail::PostProcessor post_processor_;
   tokenizer_detail::Decoder decoder_;
   std::vector<tokenizer_detail::AddedToken> added_;
@@ -1198,6 +2045,8 @@ class Tokenizer {
   std::unordered_map<std::int32_t, std::string> pieces_;  // id -> piece
   std::unordered_set<std::int32_t> special_;              // ids of special added tokens
   std::size_t vocab_size_ = 0;                            // largest id + 1
+  std::int64_t truncation_max_length_ = 0;
+  std::optional<std::int32_t> pad_id_;
 };
 
 // Incremental detokenizer for streaming generation. push(id) returns the text
@@ -1209,8 +2058,11 @@ class Tokenizer {
 // earlier), and decodes each new token together with its predecessor so that
 // the decoder's Strip of a leading space only applies at the very start.
 //
-// If the context itself ends inside a byte-fallback run, that run's text is
-// emitted by the push that ends it. The tokenizer must outlive the decoder.
+// With a ByteLevel decoder, the bytes of a character split across tokens are
+// held back until the character is complete (or proves invalid).
+//
+// If the context itself ends inside a byte-fallback run (or a ByteLevel
+// character), that text is emitted by the push that ends it. The tokenizer must outlive the decoder.
 // Cost per push is a decode of a few tokens, independent of the length so far.
 class StreamDecoder {
  public:
@@ -1226,7 +2078,7 @@ class StreamDecoder {
     // The context's own text counts as already produced, up to a trailing
     // byte run whose characters the generated ids may still complete.
     const std::size_t settled = window_.size() - trailing_byte_run();
-    done_ = tok_->decode(std::span(window_).first(settled)).size();
+    done_ = tok_->decode_settled(std::span(window_).first(settled)).size();
     text_so_far_ = done_ > 0;
   }
 
@@ -1236,7 +2088,7 @@ class StreamDecoder {
     if (skipped(id)) return {};  // contributes no text, and HF drops it before the decoder
     window_.push_back(id);
     if (trailing_byte_run() > 0) return {};
-    std::string out = take_new_text();
+    std::string out = take_new_text(false);
     shrink_window();
     return out;
   }
@@ -1246,7 +2098,7 @@ class StreamDecoder {
   std::string finish() {
     if (finished_) return {};
     finished_ = true;
-    return take_new_text();
+    return take_new_text(true);
   }
 
  private:
@@ -1262,8 +2114,10 @@ class StreamDecoder {
     return n;
   }
 
-  std::string take_new_text() {
-    std::string text = tok_->decode(window_);
+  // The text beyond done_; before the end, a ByteLevel decoder's unfinished
+  // character is held back.
+  std::string take_new_text(bool at_end) {
+    std::string text = at_end ? tok_->decode(window_) : tok_->decode_settled(window_);
     std::string out = text.size() > done_ ? text.substr(done_) : std::string();
     done_ = std::max(done_, text.size());
     text_so_far_ = text_so_far_ || !out.empty();
@@ -1275,14 +2129,16 @@ class StreamDecoder {
   // start-of-text rules (Strip, Metaspace's first token) act on that suffix's
   // first token and not on what comes next. Only done once the text as a
   // whole is non-empty, so those rules have already acted on the real start.
+  // With a ByteLevel decoder, not while the window ends inside a character
+  // (its first bytes must stay in the window).
   void shrink_window() {
-    if (!text_so_far_) return;
+    if (!text_so_far_ || tok_->ends_inside_character(window_)) return;
     constexpr std::size_t max_keep = 16;
     for (std::size_t keep = 1; keep <= std::min(max_keep, window_.size() - 1); ++keep) {
       const std::size_t cut = window_.size() - keep;
       if (is_byte(window_[cut - 1]) && is_byte(window_[cut])) continue;
       const auto suffix = std::span(window_).subspan(cut);
-      const std::string text = tok_->decode(suffix);
+      const std::string text = tok_->decode_settled(suffix);
       if (text.empty()) continue;
       window_.erase(window_.begin(), window_.begin() + std::ptrdiff_t(cut));
       done_ = text.size();
