@@ -106,6 +106,26 @@ out=$("$GEN" --model "$TMP/tiny" --prompt-ids 1,2,3 --temp 0 -n 5 --ids 2>/dev/n
 expect_error "text without tokenizer" "tokenizer.json: not found" -- "$GEN" --model "$TMP/tiny" --prompt hello
 expect_error "make-model bad shape" "must be divisible by --heads" -- "$MAKE" --out "$TMP/x" --hidden 65 --heads 4
 expect_error "make-model bad dtype" "--dtype: 'q4' is not one of f32, bf16, f16" -- "$MAKE" --out "$TMP/x" --dtype q4
+# 7b. GPT-2 from make-model: generate runs it (learned positions end at --max-pos); make-model refuses what gpt2 lacks.
+"$MAKE" --out "$TMP/gpt2" --model-type gpt2 --hidden 64 --layers 2 --heads 4 --ffn 128 --vocab 300 --max-pos 16 2>/dev/null \
+  && ok || bad "make-model gpt2 failed"
+out=$("$GEN" --model "$TMP/gpt2" --prompt-ids 1,2,3 --temp 0 -n 5 --ids 2>"$TMP/err")
+[[ "$out" =~ ^\[[0-9]+(,[0-9]+){4}\]$ ]] && ok || bad "generate on gpt2: '$out' $(cat "$TMP/err")"
+out1=$("$GEN" --model "$TMP/gpt2" --prompt-ids 1,2,3 --temp 0 -n 5 --ids --threads 1 2>/dev/null)
+[ "$out" = "$out1" ] && ok || bad "gpt2 greedy differs across thread counts: '$out' vs '$out1'"
+out=$("$GEN" --model "$TMP/gpt2" --prompt-ids 1,2,3 --temp 0 -n 5 --ids --quant q8 --verbose 2>"$TMP/err")
+[[ "$out" =~ ^\[[0-9]+(,[0-9]+){4}\]$ ]] && grep -q "gpt2<f32, q8 g32>" "$TMP/err" && ok || bad "gpt2 --quant q8 (fused Conv1D quantized at load): '$out' $(cat "$TMP/err")"
+expect_error "gpt2 prompt over its positions" "longer than the model's context of 16 positions" -- "$GEN" --model "$TMP/gpt2" --prompt-ids 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17 -n 1
+# 7c. GPT-2 with a byte-level BPE tokenizer (tests/fixtures/tokenizer/gpt2-bytelevel.json): text in,
+# streamed text out that starts with the prompt and is valid UTF-8 (multi-byte characters are not split).
+"$MAKE" --out "$TMP/gpt2bl" --model-type gpt2 --hidden 64 --layers 2 --heads 4 --ffn 128 --vocab 757 --max-pos 64 2>/dev/null \
+  && cp "$FIX/tokenizer/gpt2-bytelevel.json" "$TMP/gpt2bl/tokenizer.json" && ok || bad "make-model gpt2 (vocab 757)"
+out=$("$GEN" --model "$TMP/gpt2bl" --prompt "Hello wörld, naïve café 🙂" --temp 0 -n 24 2>"$TMP/err")
+[[ "$out" == "Hello wörld, naïve café 🙂"* ]] && ok || bad "gpt2 byte-level text does not start with the prompt: '$out' $(cat "$TMP/err")"
+printf '%s' "$out" | iconv -f UTF-8 -t UTF-8 >/dev/null 2>&1 && ok || bad "gpt2 byte-level output is not valid UTF-8"
+expect_error "make-model gpt2 kv heads" "--kv-heads: gpt2 has one KV head per head" -- "$MAKE" --out "$TMP/x" --model-type gpt2 --hidden 64 --heads 4 --kv-heads 2
+expect_error "make-model labels on llama" "--labels: only bert" -- "$MAKE" --out "$TMP/x" --labels 3
+expect_error "make-model bad type" "--model-type: 'gpt3' is not one of" -- "$MAKE" --out "$TMP/x" --model-type gpt3
 "$MAKE" --out "$TMP/tiny16" --hidden 64 --layers 2 --heads 4 --ffn 96 --vocab 300 --max-pos 64 --dtype f16 2>/dev/null \
   && grep -q '"torch_dtype": "float16"' "$TMP/tiny16/config.json" && ok || bad "make-model --dtype f16"
 out=$("$GEN" --model "$TMP/tiny16" --prompt-ids 1,2,3 --temp 0 -n 5 --ids 2>/dev/null)
@@ -384,7 +404,7 @@ make-model    | heads not dividing hidden | must be divisible by --heads        
 make-model    | kv heads not dividing heads | --heads must be a multiple of --kv-heads | --out "$TMP/mm" --heads 4 --kv-heads 3
 make-model    | odd head dim              | must be even                             | --out "$TMP/mm" --hidden 12 --heads 4
 make-model    | out is a file             | a-file                                   | --out "$TMP/a-file" --hidden 8 --heads 2 --layers 1 --ffn 8 --vocab 16 --max-pos 8
-make-model    | model type                | --model-type: 'gpt2' is not one of       | --model-type gpt2
+make-model    | model type                | --model-type: 't5' is not one of         | --model-type t5
 custom_model  | no model                  | --model DIR is required                  | -n 2
 custom_model  | no such folder            | config.json: not found                   | --model /nonexistent
 custom_model  | id outside the vocabulary | token id 64 is out of range [0, 64)      | --model "$FIX/llama/gqa_tied" --prompt-ids 64
