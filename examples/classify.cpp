@@ -10,7 +10,6 @@
 // Scores are softmax probabilities (single-label), sigmoids (multi-label) or
 // raw values (regression). Throughput goes to stderr.
 #include <algorithm>
-#include <chrono>
 #include <iostream>
 #include <string>
 
@@ -38,15 +37,8 @@ int run(int argc, char** argv) {
   TextEncoder enc = cli::load_encoder_from_flags(flags);
   check(enc.model().has_classifier(), flags.model, ": no sequence-classification head (classifier.weight); use embed");
   const auto& labels = enc.model().config().id2label;
-  cli::TruncationReport trunc;
-  trunc.attach(enc);
-  const auto t0 = std::chrono::steady_clock::now();
-  std::string out;
-  cli::for_each_batch(std::cin, flags.opt.batch, true, [&](const std::vector<TextInput>& texts) {
-    const auto scores = enc.classify(texts);
-    trunc.offset += std::int64_t(texts.size());
-    out.clear();
-    for (const auto& s : scores) {
+  cli::stream_stdin(enc, flags, "classified", true, [&](const std::vector<TextInput>& texts, std::string& out) {
+    for (const auto& s : enc.classify(texts)) {
       const std::size_t best = std::size_t(std::max_element(s.begin(), s.end()) - s.begin());
       out += "{\"label\":";
       cli::append_json_string(out, labels[best]);
@@ -61,11 +53,7 @@ int run(int argc, char** argv) {
       }
       out += "}}\n";
     }
-    std::cout << out << std::flush;
   });
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  trunc.finish();
-  cli::report_throughput("classified", enc, secs, flags.opt.padded);
   return 0;
 }
 

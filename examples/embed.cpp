@@ -7,7 +7,6 @@
 // on stdout, in input order; throughput (texts/s, tokens/s) on stderr.
 // Pooling and normalisation default to the folder's sentence-transformers
 // config (modules.json, 1_Pooling/config.json), else mean and none.
-#include <chrono>
 #include <iostream>
 #include <string>
 
@@ -41,15 +40,8 @@ int run(int argc, char** argv) {
     }
   }
   TextEncoder enc = cli::load_encoder_from_flags(flags);
-  cli::TruncationReport trunc;
-  trunc.attach(enc);
-  const auto t0 = std::chrono::steady_clock::now();
-  std::string out;
-  cli::for_each_batch(std::cin, flags.opt.batch, false, [&](const std::vector<TextInput>& texts) {
-    const auto vecs = enc.embed(texts);
-    trunc.offset += std::int64_t(texts.size());
-    out.clear();
-    for (const auto& v : vecs) {
+  cli::stream_stdin(enc, flags, "embedded", false, [&](const std::vector<TextInput>& texts, std::string& out) {
+    for (const auto& v : enc.embed(texts)) {
       out += '[';
       for (std::size_t i = 0; i < v.size(); ++i) {
         if (i) out += ',';
@@ -57,11 +49,7 @@ int run(int argc, char** argv) {
       }
       out += "]\n";
     }
-    std::cout << out << std::flush;
   });
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  trunc.finish();
-  cli::report_throughput("embedded", enc, secs, flags.opt.padded);
   return 0;
 }
 

@@ -91,6 +91,28 @@ struct TruncationReport {
   }
 };
 
+inline void report_throughput(const char* verb, const TextEncoder& enc, double seconds, bool padded);
+
+// The tools' main loop: texts from stdin `batch` at a time; format(texts, out)
+// appends one output line per text to out, which is written and flushed per
+// batch; then the truncation summary and the throughput line on stderr.
+template <class Format>
+void stream_stdin(TextEncoder& enc, const EncoderFlags& flags, const char* verb, bool pairs, Format format) {
+  TruncationReport trunc;
+  trunc.attach(enc);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string out;
+  for_each_batch(std::cin, flags.opt.batch, pairs, [&](const std::vector<TextInput>& texts) {
+    out.clear();
+    format(texts, out);
+    trunc.offset += std::int64_t(texts.size());
+    std::cout << out << std::flush;
+  });
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  trunc.finish();
+  report_throughput(verb, enc, secs, flags.opt.padded);
+}
+
 inline void report_throughput(const char* verb, const TextEncoder& enc, double seconds, bool padded) {
   const double s = seconds > 0 ? seconds : 1e-9;
   char line[512];
