@@ -37,11 +37,13 @@ double worst_rel_error(const std::vector<float>& x, std::int64_t T, std::int64_t
 
 template <class W>
 void check_all_shapes() {
-  // T: decode (1), partial tiles (2, 5, 7, 13) and several full ones; N: a
-  // partial last panel (1, 17, 33, 100), exact panels (16, 64); K: odd sizes.
+  // T: decode (1), partial tiles (2, 5, 7, 13), several full ones and
+  // several row blocks; N: a partial last panel (1, 17, 33, 100), exact
+  // panels (16, 64); K: odd sizes.
   const std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>> shapes = {
       {1, 1, 1}, {1, 17, 3}, {1, 100, 257}, {1, 64, 768}, {2, 33, 5},   {5, 16, 31},
-      {7, 100, 64}, {13, 33, 100}, {24, 64, 48}, {37, 50, 130}, {128, 96, 200}};
+      {7, 100, 64}, {13, 33, 100}, {24, 64, 48}, {37, 50, 130}, {128, 96, 200},
+      {301, 33, 1100}};  // more rows than two row blocks (kernels::gemm_row_block(1100) = 96): blocks of 96, then 13
   for (const auto& target : strata::test::kernel_targets()) {
     const strata::test::ScopedKernelTarget use(target);
     for (int threads : {1, 2}) {
@@ -129,4 +131,10 @@ TEST_CASE("16-bit widening is exact for every bit pattern on every target", "[ke
     check_type(h);
     check_type(b);
   }
+}
+
+TEST_CASE("GEMM row blocks: long inputs run in L2-sized blocks of whole tiles", "[kernels][gemm]") {
+  CHECK(strata::kernels::gemm_row_block(1100) == 96);  // the minimum
+  CHECK(strata::kernels::gemm_row_block(384) == 168);  // 256 KiB of rows, a multiple of 6
+  CHECK(strata::kernels::gemm_row_block(64) == 1020);
 }

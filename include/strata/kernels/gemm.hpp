@@ -9,6 +9,7 @@
 // W is float, bf16 or f16; math is f32 throughout.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -83,14 +84,31 @@ inline void add_bias(const float* bias, std::int64_t T, std::int64_t N, float* y
 }
 }  // namespace detail
 
+// Rows of x a GEMM call covers at once: the kernel streams them once per
+// group of panels, so a block of rows should stay in the core's L2 (about
+// kGemmRowBlockBytes of it) while every panel passes; the weights then stream
+// once per block. Long inputs (a packed batch of texts, thousands of tokens)
+// run block after block; prompts of a few hundred tokens in one call.
+inline constexpr std::int64_t kGemmRowBlockBytes = 256 * 1024;
+inline constexpr std::int64_t kGemmMinRowBlock = 96;
+
+inline std::int64_t gemm_row_block(std::int64_t K) {
+  return std::max<std::int64_t>(kGemmMinRowBlock, kGemmRowBlockBytes / (std::int64_t(sizeof(float)) * K) / 6 * 6);
+}
+
 // y[T, N] = x[T, K] · Wᵀ (+ bias) with packed W.
 template <class W>
 void gemm(const float* x, std::int64_t T, const PackedMatrix<W>& w, const float* bias, float* y, ThreadPool& pool) {
   const auto fn = gemm_kernel<W>(active_kernels());
   const std::int64_t K = w.cols(), N = w.rows();
-  // Grain of 2 panels (32 columns): one prefill tile on AVX-512.
-  pool.parallel_for(
-      w.panels(), [&](std::int64_t p0, std::int64_t p1) { fn(x, T, K, w.data(), N, p0, p1, y, N); }, 2);
+  const std::int64_t block = T > 2 * gemm_row_block(K) ? gemm_row_block(K) : T;
+  for (std::int64_t t0 = 0; t0 < T; t0 += block) {
+    const std::int64_t rows = std::min(block, T - t0);
+    // Grain of 2 panels (32 columns): one prefill tile on AVX-512.
+    pool.parallel_for(
+        w.panels(),
+        [&](std::int64_t p0, std::int64_t p1) { fn(x + t0 * K, rows, K, w.data(), N, p0, p1, y + t0 * N, N); }, 2);
+  }
   detail::add_bias(bias, T, N, y);
 }
 
