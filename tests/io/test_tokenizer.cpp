@@ -310,12 +310,9 @@ TEST_CASE("tokenizer: a 100 kB word is encoded in one BPE pass", "[tokenizer]") 
   const Tokenizer& tok = stories260k();
   std::string word;
   while (word.size() < 100000) word += "thequickbrownfoxjumpsoverthelazydog";
-  const auto t0 = std::chrono::steady_clock::now();
-  const Ids ids = tok.encode(word);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const Ids ids = tok.encode(word);  // a quadratic merge loop takes hours: the ctest TIMEOUT fails it
   CHECK(ids.size() > word.size() / 10);
   CHECK(tok.decode(ids, true) == word);
-  CHECK(seconds < 10.0);  // a quadratic merge loop takes minutes here
 
   const Ids xs = tok.encode(std::string(100000, 'x'), false);
   CHECK(xs.size() == 100001);  // ▁ then x... (no "xx" merge in this vocab)

@@ -306,7 +306,6 @@ TEST_CASE("tokenizer families: WordPiece details", "[tokenizer]") {
   J j = fixture_json("wordpiece-uncased");
   j["model"]["max_input_chars_per_word"] = std::int64_t{1} << 40;
   const Tokenizer big = Tokenizer::from_json_string(j.dump());
-  const auto t0 = std::chrono::steady_clock::now();
   const Ids ids = big.encode(std::string(1 << 20, 'a'), false);
   CHECK(ids.size() > 1000);
   // Worst case for the trie walk: a long piece that almost matches at every
@@ -314,14 +313,14 @@ TEST_CASE("tokenizer families: WordPiece details", "[tokenizer]") {
   j["model"]["vocab"]["##" + std::string(253, 'a') + "b"] = 5000;
   const Tokenizer deep = Tokenizer::from_json_string(j.dump());
   CHECK(deep.encode(std::string(200000, 'a'), false).size() == 200000);
-  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));
+  // Linear work takes seconds even under the sanitizers; quadratic work would
+  // take hours and hit the test's ctest TIMEOUT (tests/CMakeLists.txt).
 }
 
 TEST_CASE("tokenizer families: hostile input stays bounded", "[tokenizer]") {
   for (const char* name : kFixtures) {
     const Tokenizer& tok = fixture(name);
     INFO(name);
-    const auto t0 = std::chrono::steady_clock::now();
     for (const std::string& text : {std::string(200000, ' '), std::string(200000, '\n'),
                                     std::string(100000, '7'), std::string(50000, '\'') + "s",
                                     std::string(100000, '\r') + " x", std::string(100000, '!')}) {
@@ -330,8 +329,7 @@ TEST_CASE("tokenizer families: hostile input stays bounded", "[tokenizer]") {
     }
     std::string combining = "e";
     for (int i = 0; i < 20000; ++i) combining += "\xCC\x81\xCC\xA3";  // marks to reorder
-    (void)tok.encode(combining);
-    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60));
+    (void)tok.encode(combining);  // bounded by the ctest TIMEOUT, not a clock here
   }
   // Invalid UTF-8 never crashes and every id decodes.
   const std::string bad = "a\xFF\xC3 b\xED\xA0\x80 \xF0\x9F\x98 \xC0\xAF\x00z";
