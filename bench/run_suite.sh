@@ -2,14 +2,16 @@
 # The benchmark suite: this machine's limits, the end-to-end speed of a random
 # ~110M Llama checkpoint with f32, bf16 and f16 weights (each figure next to the
 # limits measured in the same run), `generate` on TinyStories-656K, encoder
-# throughput on MiniLM-L6 and BERT-base shapes, and the kernel
+# throughput on MiniLM-L6 and BERT-base shapes, the cost of each variant
+# primitive (strata-variant-bench), and the kernel
 # microbenchmarks on every target this CPU runs. Prints a Markdown
 # report for bench/RESULTS.md; raw results (JSON) go to $STRATA_BENCH_DIR.
 #
 #   bash bench/run_suite.sh [BUILD_DIR] [THREADS] [REPEATS]
 #
 # BUILD_DIR (default build/release) needs a release build of make-model,
-# generate, strata-limits, strata-bench, strata-embed-bench and strata-microbench
+# generate, strata-limits, strata-bench, strata-embed-bench, strata-variant-bench
+# and strata-microbench
 # (cmake --preset release && cmake --build --preset release). THREADS defaults
 # to 2, REPEATS (timed runs after one warm-up; medians reported) to 5.
 #
@@ -172,6 +174,12 @@ if [ -x "$BUILD/strata-embed-bench" ]; then
       done
     done
   done
+fi
+
+# ---- variants (issue #6): one model shape, each variant primitive swapped in ----
+if [ -x "$BUILD/strata-variant-bench" ]; then
+  echo
+  "$BUILD/strata-variant-bench" --threads "$THREADS" --repeats "$REPEATS"
 fi
 
 # ---- kernel microbenchmarks: every kernel on every target, single-threaded ----

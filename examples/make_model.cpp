@@ -5,7 +5,7 @@
 //
 //   make-model --out DIR [--hidden 768] [--layers 12] [--heads 12] [--kv-heads H]
 //              [--ffn 2048] [--vocab 32000] [--max-pos 2048] [--dtype f32|bf16|f16]
-//              [--model-type llama|mistral|qwen2|gpt2|bert] [--labels N] [--tied] [--seed S]
+//              [--model-type llama|mistral|qwen2|qwen3|gemma|gpt2|bert] [--labels N] [--tied] [--seed S]
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,6 +36,7 @@ WordPiece DIR/tokenizer.json (letters, digits, punctuation and ## pieces).
   --max-pos N         max_position_embeddings (default 2048)
   --dtype T           f32 (default), bf16 or f16
   --model-type T      llama (default), mistral (adds sliding_window = max-pos), qwen2 (q/k/v bias),
+                      qwen3 (QK-norm), gemma ((1 + w) norms, GeGLU-tanh, always tied),
                       gpt2 (Conv1D, tied head), bert (BertModel; with --labels, BertForSequenceClassification)
   --labels N          bert: a sequence-classification head of N labels (LABEL_0 ...)
   --tied              tie the LM head to the embedding (stores no lm_head.weight)
@@ -136,8 +137,9 @@ int main(int argc, char** argv) {
       else if (f == "--model-type") {
         model_type = a.value(f);
         strata::check(model_type == "llama" || model_type == "mistral" || model_type == "qwen2" ||
-                          model_type == "gpt2" || model_type == "bert",
-                      "--model-type: '", model_type, "' is not one of llama, mistral, qwen2, gpt2, bert");
+                          model_type == "qwen3" || model_type == "gemma" || model_type == "gpt2" ||
+                          model_type == "bert",
+                      "--model-type: '", model_type, "' is not one of llama, mistral, qwen2, qwen3, gemma, gpt2, bert");
       } else if (f == "--dtype") {
         const std::string d = a.value(f);
         strata::check(d == "f32" || d == "bf16" || d == "f16", "--dtype: '", d, "' is not one of f32, bf16, f16");
@@ -153,7 +155,9 @@ int main(int argc, char** argv) {
     strata::check(!rope || hd % 2 == 0, "head dim (hidden / heads = ", hd, ") must be even");
     strata::check(rope || s.kv_heads == s.heads, "--kv-heads: ", model_type, " has one KV head per head");
     strata::check(labels == 0 || model_type == "bert", "--labels: only bert has a classification head here");
-    strata::check(!tied || rope, "--tied: ", model_type, (model_type == "gpt2" ? " is always tied" : " has no LM head"));
+    strata::check(!tied || (rope && model_type != "gemma"), "--tied: ", model_type,
+                  (model_type == "gpt2" || model_type == "gemma" ? " is always tied" : " has no LM head"));
+    if (model_type == "gemma") tied = true;
 
     std::vector<strata::io::TensorToWrite> ts;
     std::uint64_t k = seed * 1000003;
@@ -215,9 +219,10 @@ int main(int argc, char** argv) {
       }
     } else {
     mat("model.embed_tokens.weight", s.vocab, s.hidden);
+    const bool ones = model_type != "gemma";  // Gemma stores the norm weights as offsets from 1
     for (std::int64_t l = 0; l < s.layers; ++l) {
       const std::string p = "model.layers." + std::to_string(l) + ".";
-      vec(p + "input_layernorm.weight", s.hidden, true);
+      vec(p + "input_layernorm.weight", s.hidden, ones);
       mat(p + "self_attn.q_proj.weight", s.hidden, s.hidden);
       mat(p + "self_attn.k_proj.weight", kvd, s.hidden);
       mat(p + "self_attn.v_proj.weight", kvd, s.hidden);
@@ -226,13 +231,17 @@ int main(int argc, char** argv) {
         vec(p + "self_attn.k_proj.bias", kvd, false);
         vec(p + "self_attn.v_proj.bias", kvd, false);
       }
+      if (model_type == "qwen3") {
+        vec(p + "self_attn.q_norm.weight", s.hidden / s.heads, true);
+        vec(p + "self_attn.k_norm.weight", s.hidden / s.heads, true);
+      }
       mat(p + "self_attn.o_proj.weight", s.hidden, s.hidden);
-      vec(p + "post_attention_layernorm.weight", s.hidden, true);
+      vec(p + "post_attention_layernorm.weight", s.hidden, ones);
       mat(p + "mlp.gate_proj.weight", s.ffn, s.hidden);
       mat(p + "mlp.up_proj.weight", s.ffn, s.hidden);
       mat(p + "mlp.down_proj.weight", s.hidden, s.ffn);
     }
-    vec("model.norm.weight", s.hidden, true);
+    vec("model.norm.weight", s.hidden, ones);
     if (!tied) mat("lm_head.weight", s.vocab, s.hidden);
     }
 
@@ -254,7 +263,11 @@ int main(int argc, char** argv) {
                   " bytes free; choose a smaller shape");
     const char* torch_dtype = dt == strata::DType::F32 ? "float32" : dt == strata::DType::BF16 ? "bfloat16" : "float16";
     nlohmann::ordered_json cfg = {
-        {"architectures", {model_type == "llama" ? "LlamaForCausalLM" : model_type == "mistral" ? "MistralForCausalLM" : "Qwen2ForCausalLM"}},
+        {"architectures", {model_type == "llama"     ? "LlamaForCausalLM"
+                           : model_type == "mistral" ? "MistralForCausalLM"
+                           : model_type == "qwen2"   ? "Qwen2ForCausalLM"
+                           : model_type == "qwen3"   ? "Qwen3ForCausalLM"
+                                                     : "GemmaForCausalLM"}},
         {"model_type", model_type}, {"hidden_size", s.hidden}, {"intermediate_size", s.ffn},
         {"num_hidden_layers", s.layers}, {"num_attention_heads", s.heads}, {"num_key_value_heads", s.kv_heads},
         {"vocab_size", s.vocab}, {"max_position_embeddings", s.max_pos}, {"rms_norm_eps", 1e-5},
@@ -282,7 +295,12 @@ int main(int argc, char** argv) {
       write_wordpiece_tokenizer(std::filesystem::path(out) / "tokenizer.json", s.max_pos);
     }
     if (model_type == "mistral") cfg["sliding_window"] = s.max_pos;
-    if (model_type == "qwen2") cfg["use_sliding_window"] = false;
+    if (model_type == "qwen2" || model_type == "qwen3") cfg["use_sliding_window"] = false;
+    if (model_type == "qwen3" || model_type == "gemma") cfg["head_dim"] = s.hidden / s.heads;
+    if (model_type == "gemma") {
+      cfg["hidden_act"] = "gelu";
+      cfg["hidden_activation"] = "gelu_pytorch_tanh";
+    }
     const auto cfg_path = std::filesystem::path(out) / "config.json";
     std::ofstream cfg_file(cfg_path);
     cfg_file << cfg.dump(2) << "\n";

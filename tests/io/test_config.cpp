@@ -129,9 +129,22 @@ TEST_CASE("bad configs are errors naming the field", "[io][config][bad-input]") 
     j["head_dim"] = 7;
     REQUIRE_THROWS_WITH(parse(j), Contains("head_dim (7) must be even"));
   }
-  SECTION("unsupported activation") {
-    j["hidden_act"] = "gelu";
-    REQUIRE_THROWS_WITH(parse(j), Contains("hidden_act 'gelu' is not supported"));
+  SECTION("unknown activation") {
+    j["hidden_act"] = "swiglu";
+    REQUIRE_THROWS_WITH(parse(j), Contains("hidden_act 'swiglu' is not supported"));
+  }
+  SECTION("unknown strata_variants field") {
+    j["strata_variants"] = {{"sigmoid_bias", -1.0}, {"alibi", true}};
+    REQUIRE_THROWS_WITH(parse(j), Contains("strata_variants: unknown field 'alibi'"));
+  }
+  SECTION("clipped softmax gamma out of range") {
+    j["strata_variants"] = {{"clip_gamma", 0.5}};
+    REQUIRE_THROWS_WITH(parse(j), Contains("'clip_gamma' = 0.5 is out of range"));
+  }
+  SECTION("qwen3 with per-layer sliding windows") {
+    j["model_type"] = "qwen3";
+    j["use_sliding_window"] = true;
+    REQUIRE_THROWS_WITH(parse(j), Contains("use_sliding_window"));
   }
   SECTION("unsupported rope scaling") {
     j["rope_scaling"] = {{"type", "yarn"}, {"factor", 4.0}};
@@ -170,4 +183,54 @@ TEST_CASE("bad configs are errors naming the field", "[io][config][bad-input]") 
 
 TEST_CASE("missing or malformed config files", "[io][config][bad-input]") {
   REQUIRE_THROWS_WITH(strata::load_model_config("/nonexistent/model"), Contains("config.json: not found"));
+}
+
+TEST_CASE("activations other than silu parse (the composition decides what it supports)", "[io][config]") {
+  auto j = base_llama();
+  for (const auto& [name, act] : {std::pair{"relu", strata::Activation::ReLU}, {"relu2", strata::Activation::ReLU2},
+                                  {"gelu", strata::Activation::GELU},
+                                  {"gelu_pytorch_tanh", strata::Activation::GELUTanh}}) {
+    j["hidden_act"] = name;
+    CHECK(parse(j).hidden_act == act);
+  }
+}
+
+TEST_CASE("strata_variants carries the variant primitives' parameters", "[io][config]") {
+  auto j = base_llama();
+  auto c = parse(j);
+  CHECK_FALSE(c.variants.sigmoid_bias.has_value());
+  CHECK_FALSE(c.variants.deepnorm_alpha.has_value());
+  CHECK(c.variants.clip_gamma == -0.03);
+  CHECK(c.variants.clip_zeta == 1.0);
+  j["strata_variants"] = {{"sigmoid_bias", -2.5}, {"clip_gamma", -0.1}, {"clip_zeta", 1.1}, {"deepnorm_alpha", 2.0}};
+  c = parse(j);
+  CHECK(c.variants.sigmoid_bias == -2.5);
+  CHECK(c.variants.clip_gamma == -0.1);
+  CHECK(c.variants.clip_zeta == 1.1);
+  CHECK(c.variants.deepnorm_alpha == 2.0);
+}
+
+TEST_CASE("qwen3 and gemma configs", "[io][config]") {
+  auto j = base_llama();
+  j["model_type"] = "qwen3";
+  j["head_dim"] = 32;
+  auto c = parse(j);
+  CHECK(c.qk_norm);
+  CHECK(c.head_dim == 32);
+  CHECK(c.q_dim() == 256);
+  CHECK_FALSE(c.tie_word_embeddings);
+  CHECK(c.embed_scale == 1.0);
+
+  j = base_llama();
+  j["model_type"] = "gemma";
+  j.erase("tie_word_embeddings");
+  j["hidden_act"] = "gelu";  // ignored: GemmaMLP reads hidden_activation, tanh GELU when unset
+  c = parse(j);
+  CHECK(c.head_dim == 256);  // GemmaConfig's default
+  CHECK(c.tie_word_embeddings);
+  CHECK(c.hidden_act == strata::Activation::GELUTanh);
+  CHECK(c.embed_scale == Approx(8.0));  // sqrt(64)
+  CHECK_FALSE(c.qk_norm);
+  j["hidden_activation"] = "gelu";
+  CHECK(parse(j).hidden_act == strata::Activation::GELU);
 }

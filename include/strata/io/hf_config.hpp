@@ -1,6 +1,8 @@
 // Hugging Face config.json (+ generation_config.json): decoder LMs of the
-// Llama family (model_type llama, mistral, qwen2) and GPT-2 (gpt2), and
-// BERT-family encoders (bert). Every value is checked;
+// Llama family (model_type llama, mistral, qwen2, qwen3, gemma) and GPT-2
+// (gpt2), and BERT-family encoders (bert). The optional "strata_variants"
+// object of a Llama-layout config carries the parameters of the variant
+// primitives (docs/VARIANTS.md). Every value is checked;
 // unknown or inconsistent values are errors that name the file and field.
 #pragma once
 
@@ -73,11 +75,21 @@ struct QuantSpec {
   }
 };
 
-// The MLP / FFN activation (HF hidden_act, GPT-2 activation_function).
-enum class Activation { SiLU, GELU, GELUTanh };
+// The MLP / FFN activation (HF hidden_act, GPT-2 activation_function):
+// silu, gelu (erf), gelu_pytorch_tanh / gelu_new, relu, relu2 (squared ReLU, Primer).
+enum class Activation { SiLU, GELU, GELUTanh, ReLU, ReLU2 };
+
+// Parameters of the variant primitives (config.json "strata_variants"); a
+// primitive that needs one and finds it unset uses the default its paper gives.
+struct VariantParams {
+  std::optional<double> sigmoid_bias;    // SigmoidAttn: b in σ(q·k/√d + b); default -ln(max_position_embeddings)
+  double clip_gamma = -0.03;             // ClippedSoftmax: clip((ζ - γ)·softmax + γ, 0, 1)
+  double clip_zeta = 1.0;
+  std::optional<double> deepnorm_alpha;  // DeepNormBlock residual scale; default (2·num_layers)^(1/4)
+};
 
 struct ModelConfig {
-  std::string model_type;  // "llama", "mistral", "qwen2" (decoders), "gpt2", "bert" (encoder)
+  std::string model_type;  // "llama", "mistral", "qwen2", "qwen3", "gemma", "gpt2" (decoders), "bert" (encoder)
   std::int64_t hidden_size = 0;
   std::int64_t intermediate_size = 0;
   std::int64_t num_layers = 0;
@@ -94,6 +106,9 @@ struct ModelConfig {
   bool o_bias = false;         // llama attention_bias
   std::int64_t sliding_window = 0;  // 0: full causal attention
   Activation hidden_act = Activation::SiLU;
+  bool qk_norm = false;      // qwen3: RMSNorm over each head of q and k (q_norm, k_norm)
+  double embed_scale = 1.0;  // gemma: token embeddings × √hidden_size
+  VariantParams variants;
   std::int64_t type_vocab_size = 0;  // bert: token type (segment) embeddings
   std::optional<std::int32_t> pad_token_id;
   // Sequence-classification heads: label names by class id (id2label;
@@ -264,7 +279,10 @@ inline Activation parse_activation(const ConfigReader& r, const char* key, const
   if (act == "silu" || act == "swish") return Activation::SiLU;
   if (act == "gelu") return Activation::GELU;
   if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast") return Activation::GELUTanh;
-  fail(r.source(), ": ", key, " ", shown(act), " is not supported (supported: silu, gelu, gelu_new, gelu_pytorch_tanh)");
+  if (act == "relu") return Activation::ReLU;
+  if (act == "relu2") return Activation::ReLU2;
+  fail(r.source(), ": ", key, " ", shown(act),
+       " is not supported (supported: silu, gelu, gelu_new, gelu_pytorch_tanh, relu, relu2)");
 }
 
 // id2label {"0": "negative", ...}: every id 0..n-1 exactly once.
@@ -327,8 +345,8 @@ inline void parse_bert(const ConfigReader& r, ModelConfig& c) {
   c.norm_eps = r.number_or("layer_norm_eps", 1e-12, 0.0, 1.0);
   check(c.norm_eps > 0, r.source(), ": field 'layer_norm_eps' must be positive");
   c.hidden_act = parse_activation(r, "hidden_act", "gelu");
-  check(c.hidden_act != Activation::SiLU, r.source(),
-        ": hidden_act silu is not supported for bert (supported: gelu, gelu_new, gelu_pytorch_tanh)");
+  check(c.hidden_act == Activation::GELU || c.hidden_act == Activation::GELUTanh, r.source(), ": hidden_act ",
+        shown(r.string_or("hidden_act", "")), " is not supported for bert (supported: gelu, gelu_new, gelu_pytorch_tanh)");
   const std::string pos = r.string_or("position_embedding_type", "absolute");
   check(pos == "absolute", r.source(), ": position_embedding_type ", shown(pos),
         " is not supported (supported: absolute)");
@@ -352,7 +370,9 @@ inline void parse_gpt2(const ConfigReader& r, ModelConfig& c) {
   c.norm_eps = r.number_or("layer_norm_epsilon", 1e-5, 0.0, 1.0);
   check(c.norm_eps > 0, r.source(), ": field 'layer_norm_epsilon' must be positive");
   c.hidden_act = parse_activation(r, "activation_function", "gelu_new");
-  check(c.hidden_act != Activation::SiLU, r.source(), ": activation_function silu is not supported for gpt2");
+  check(c.hidden_act == Activation::GELU || c.hidden_act == Activation::GELUTanh, r.source(),
+        ": activation_function ", shown(r.string_or("activation_function", "")),
+        " is not supported for gpt2 (supported: gelu, gelu_new, gelu_pytorch_tanh)");
   check(r.boolean_or("scale_attn_weights", true), r.source(), ": scale_attn_weights false is not supported");
   check(!r.boolean_or("scale_attn_by_inverse_layer_idx", false), r.source(),
         ": scale_attn_by_inverse_layer_idx true is not supported");
@@ -360,6 +380,25 @@ inline void parse_gpt2(const ConfigReader& r, ModelConfig& c) {
   c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", true);  // GPT2Config's default
   c.qkv_bias = c.o_bias = true;
   parse_special_ids(r, c);
+}
+
+// "strata_variants": {"sigmoid_bias": b, "clip_gamma": g, "clip_zeta": z, "deepnorm_alpha": a}.
+inline VariantParams parse_variants(const ConfigReader& r) {
+  VariantParams v;
+  if (!r.has("strata_variants")) return v;
+  const auto& j = r.at("strata_variants");
+  const std::string src = r.source() + " strata_variants";
+  ConfigReader s(j, src);
+  for (const auto& [key, value] : j.items()) {
+    (void)value;
+    check(key == "sigmoid_bias" || key == "clip_gamma" || key == "clip_zeta" || key == "deepnorm_alpha", src,
+          ": unknown field ", shown(key), " (known: sigmoid_bias, clip_gamma, clip_zeta, deepnorm_alpha)");
+  }
+  if (s.has("sigmoid_bias")) v.sigmoid_bias = s.number_or("sigmoid_bias", 0.0, -1e6, 1e6);
+  v.clip_gamma = s.number_or("clip_gamma", v.clip_gamma, -1.0, 0.0);
+  v.clip_zeta = s.number_or("clip_zeta", v.clip_zeta, 1.0, 2.0);
+  if (s.has("deepnorm_alpha")) v.deepnorm_alpha = s.number_or("deepnorm_alpha", 1.0, 1e-6, 1e6);
+  return v;
 }
 
 }  // namespace detail
@@ -372,9 +411,9 @@ inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string
   c.model_type = r.string_or("model_type", "");
   check(!c.model_type.empty(), source, ": required field 'model_type' is missing");
   check(c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2" ||
-            c.model_type == "gpt2" || c.model_type == "bert",
+            c.model_type == "qwen3" || c.model_type == "gemma" || c.model_type == "gpt2" || c.model_type == "bert",
         source, ": model_type ", detail::shown(c.model_type),
-        " is not supported (supported: llama, mistral, qwen2, gpt2, bert)");
+        " is not supported (supported: llama, mistral, qwen2, qwen3, gemma, gpt2, bert)");
   if (c.model_type == "bert" || c.model_type == "gpt2") {
     if (c.model_type == "bert") detail::parse_bert(r, c);
     else detail::parse_gpt2(r, c);
@@ -389,8 +428,9 @@ inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string
   c.num_kv_heads = r.integer_or("num_key_value_heads", c.num_heads, 1, L::max_heads);
   check(c.num_heads % c.num_kv_heads == 0, source, ": num_attention_heads (", c.num_heads,
         ") must be a multiple of num_key_value_heads (", c.num_kv_heads, ")");
-  if (r.has("head_dim")) {
-    c.head_dim = r.integer("head_dim", 2, L::max_head_dim);
+  const bool gemma = c.model_type == "gemma";
+  if (r.has("head_dim") || gemma) {  // GemmaConfig: head_dim 256 by default
+    c.head_dim = r.integer_or("head_dim", 256, 2, L::max_head_dim);
   } else {
     check(c.hidden_size % c.num_heads == 0, source, ": hidden_size (", c.hidden_size,
           ") is not divisible by num_attention_heads (", c.num_heads, ") and no head_dim is given");
@@ -405,14 +445,27 @@ inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string
   c.rope_theta = r.number_or("rope_theta", 10000.0, 1.0, 1e12);
   c.rope_scaling = detail::parse_rope_scaling(r);
   c.quant = detail::parse_quantization_config(r);
-  // LlamaConfig, MistralConfig and Qwen2Config all default to an untied head.
-  c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", false);
+  // LlamaConfig, MistralConfig, Qwen2/3Config default to an untied head, GemmaConfig to a tied one.
+  c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", gemma);
 
-  const std::string act = r.string_or("hidden_act", "silu");
-  check(act == "silu", source, ": hidden_act ", detail::shown(act), " is not supported (supported: silu)");
+  // Any activation parses; which ones a model type supports is the
+  // composition's business (load_decoder names the ones it compiles in).
+  // Gemma reads hidden_activation and, when that is unset, uses the tanh
+  // GELU whatever hidden_act says (as transformers' GemmaMLP does).
+  c.hidden_act = gemma ? detail::parse_activation(r, "hidden_activation", "gelu_pytorch_tanh")
+                       : detail::parse_activation(r, "hidden_act", "silu");
   check(!r.boolean_or("mlp_bias", false), source, ": mlp_bias true is not supported");
+  c.variants = detail::parse_variants(r);
 
-  if (c.model_type == "llama") {
+  if (gemma) {
+    c.embed_scale = std::sqrt(double(c.hidden_size));
+    c.qkv_bias = c.o_bias = r.boolean_or("attention_bias", false);
+  } else if (c.model_type == "qwen3") {
+    c.qk_norm = true;
+    c.qkv_bias = c.o_bias = r.boolean_or("attention_bias", false);
+    check(!r.boolean_or("use_sliding_window", false), source,
+          ": use_sliding_window true is not supported for qwen3 (per-layer windows)");
+  } else if (c.model_type == "llama") {
     c.qkv_bias = c.o_bias = r.boolean_or("attention_bias", false);
   } else if (c.model_type == "qwen2") {
     c.qkv_bias = true;

@@ -8,6 +8,9 @@
 //            (q_proj, k_proj, v_proj, o_proj), GPT2AttnNames (one fused Conv1D
 //            c_attn, c_proj), BertAttnNames (self.query/key/value fused at
 //            load into one projection, output.dense)
+//   Score, QKNorm, Gate — the variants of layers/attention_variants.hpp:
+//            Softmax / ALiBi<> / SigmoidAttn / ClippedSoftmax, NoQKNorm /
+//            QKRMSNorm, NoGate / HeadGate
 // BidirectionalAttention (encoders) shares the projections; it attends within
 // each sequence of a packed batch, with no cache.
 #pragma once
@@ -21,6 +24,8 @@
 #include "strata/core/thread_pool.hpp"
 #include "strata/io/hf_config.hpp"
 #include "strata/kernels/attention.hpp"
+#include "strata/kernels/vector.hpp"
+#include "strata/layers/attention_variants.hpp"
 #include "strata/layers/linear.hpp"
 
 namespace strata {
@@ -158,7 +163,8 @@ inline std::int64_t attention_decode_splits(std::int64_t n, std::int64_t heads, 
   return std::max<std::int64_t>(1, std::min(want, n / kAttentionMinSplit));
 }
 
-template <class PosEnc, class Mask, class Bias = NoBias, class Names = LlamaAttnNames>
+template <class PosEnc, class Mask, class Bias = NoBias, class Names = LlamaAttnNames, class Score = Softmax,
+          class QKNorm = NoQKNorm, class Gate = NoGate>
 struct SelfAttention {
   template <class W>
   class layer {
@@ -173,6 +179,11 @@ struct SelfAttention {
       head_dim_ = c.head_dim;
       proj_.load(ck, prefix, c);
       mask_.init(c);
+      score_.init(c);
+      check(QKNorm::enabled || !c.qk_norm, prefix, ": the config asks for QK-norm (", c.model_type,
+            ") but the composition has none");
+      qk_norm_.load(ck, prefix, c);
+      gate_.load(ck, prefix, c);
     }
 
     // xn: [T, hidden] normed input of tokens at positions p0..p0+T-1; the
@@ -183,12 +194,16 @@ struct SelfAttention {
                  ThreadPool& pool) const {
       const std::int64_t hd = head_dim_, half = hd / 2, qd = heads_ * hd, kvd = kv_heads_ * hd;
       proj_.qkv(xn, T, s.q, s.k, s.v, pool);  // q = q_proj(x), k = k_proj(x), v = v_proj(x)
-      for (std::int64_t t = 0; t < T; ++t) {  // q, k = apply_rotary_pos_emb(q, k, cos, sin)
+      for (std::int64_t t = 0; t < T; ++t) {  // q, k = apply_rotary_pos_emb(q_norm(q), k_norm(k), cos, sin)
         const float* c = cos + t * half;
         const float* sn = sin + t * half;
-        for (std::int64_t h = 0; h < heads_; ++h) rope.apply(s.q + t * qd + h * hd, c, sn);
+        for (std::int64_t h = 0; h < heads_; ++h) {
+          qk_norm_.apply_q(s.q + t * qd + h * hd);
+          rope.apply(s.q + t * qd + h * hd, c, sn);
+        }
         for (std::int64_t g = 0; g < kv_heads_; ++g) {
           float* kk = s.k + t * kvd + g * hd;
+          qk_norm_.apply_k(kk);
           rope.apply(kk, c, sn);
           std::copy(kk, kk + hd, cache.k_at(g, p0 + t));
           const float* vv = s.v + t * kvd + g * hd;
@@ -198,7 +213,15 @@ struct SelfAttention {
       // attn_output = softmax(q·kᵀ/√d + mask)·v per query head; head h reads KV head h / group.
       const std::int64_t group = heads_ / kv_heads_, window = mask_.window();
       const float scale = 1.0f / std::sqrt(float(hd));
-      if (T > 1) {  // prefill: one work item per (head, block of query rows)
+      if constexpr (!Score::fast) {  // generic path: one work item per (head, query)
+        pool.parallel_for(heads_ * T, [&](std::int64_t b, std::int64_t e) {
+          thread_local std::vector<float> scores;
+          for (std::int64_t i = b; i < e; ++i) {
+            const std::int64_t h = i % heads_, t = i / heads_;
+            attend_scored(s.q + t * qd + h * hd, h, p0 + t, cache, h / group, scale, s.ctx + t * qd + h * hd, scores);
+          }
+        });
+      } else if (T > 1) {  // prefill: one work item per (head, block of query rows)
         const std::int64_t blocks = (T + kAttentionQueryRows - 1) / kAttentionQueryRows;
         pool.parallel_for(heads_ * blocks, [&](std::int64_t b, std::int64_t e) {
           for (std::int64_t i = b; i < e; ++i) {
@@ -211,12 +234,28 @@ struct SelfAttention {
       } else {
         decode(s.q, p0, cache, group, window, scale, s.ctx, pool);
       }
-      proj_.out(s.ctx, T, out, pool);  // o_proj(attn_output)
+      gate_.apply(xn, T, s.ctx, pool);  // attn_output * sigmoid(g_proj(x)) per head
+      proj_.out(s.ctx, T, out, pool);   // o_proj(attn_output)
     }
 
-    std::size_t bytes() const { return proj_.bytes(); }
+    std::size_t bytes() const { return proj_.bytes() + qk_norm_.bytes() + gate_.bytes(); }
+    const Score& score() const { return score_; }
 
    private:
+    // One query at `pos` of head h over its visible keys (KV head g): scores
+    // q·k·scale, the Score policy's weights, the weighted sum of values.
+    void attend_scored(const float* q, std::int64_t h, std::int64_t pos, const KVLayerView& cache, std::int64_t g,
+                       float scale, float* out, std::vector<float>& scores) const {
+      const std::int64_t hd = head_dim_, first = mask_.first_visible(pos), n = pos - first + 1;
+      if (std::int64_t(scores.size()) < n) scores.resize(std::size_t(n));
+      float* sc = scores.data();
+      for (std::int64_t j = 0; j < n; ++j) sc[j] = kernels::dot(q, cache.k_at(g, first + j), hd) * scale;
+      score_.weights(h, pos, first, sc, n);
+      std::fill(out, out + hd, 0.0f);
+      for (std::int64_t j = 0; j < n; ++j)
+        if (sc[j] != 0.0f) kernels::axpy(sc[j], cache.v_at(g, first + j), out, hd);
+    }
+
     // Attention of the one query at `pos` per head (q, ctx: [q_dim]). A long
     // visible range is split into chunks across the threads: a partial state
     // (o, m, l) per (head, chunk), merged per head on this thread.
@@ -253,6 +292,9 @@ struct SelfAttention {
 
     AttnProjections<W, Bias, Names> proj_;
     Mask mask_;
+    Score score_;
+    QKNorm qk_norm_;
+    Gate gate_;
     std::int64_t heads_ = 0, kv_heads_ = 0, head_dim_ = 0;
   };
 };

@@ -1,9 +1,16 @@
-// A pre-norm residual decoder block (Llama family):
-//   h = x + attn(norm1(x));  out = h + ffn(norm2(h))
+// Decoder blocks:
+//   DecoderBlock  — pre-norm residual (Llama family, GPT-2):
+//                   h = x + attn(norm1(x));  out = h + ffn(norm2(h))
+//   DeepNormBlock — post-norm with the residual scaled up (DeepNet, Wang et al.
+//                   2022): h = norm1(α·x + attn(x));  out = norm2(α·h + ffn(h)),
+//                   α = (2N)^(1/4) for N layers unless config.json's
+//                   strata_variants.deepnorm_alpha says otherwise
 // Names gives the HF tensor prefixes of its parts (LlamaNames by default), so
-// the same composition loads any checkpoint that follows that naming.
+// the same composition loads any checkpoint that follows that naming; in a
+// DeepNormBlock attn_norm is the norm after the attention's residual sum.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -62,6 +69,46 @@ struct DecoderBlock {
     typename Attn::template layer<W> attn_;
     typename FFN::template layer<W> ffn_;
     std::int64_t hidden_ = 0;
+  };
+};
+
+template <class Norm, class Attn, class FFN, class Names = LlamaNames>
+struct DeepNormBlock {
+  using pos_encoding = typename Attn::template layer<float>::pos_encoding;
+
+  template <class W>
+  class layer {
+   public:
+    void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
+      hidden_ = c.hidden_size;
+      alpha_ = float(c.variants.deepnorm_alpha.value_or(std::pow(2.0 * double(c.num_layers), 0.25)));
+      attn_.load(ck, prefix + "." + Names::attn, c);
+      attn_norm_.load(ck, prefix + "." + Names::attn_norm, c.hidden_size, c.norm_eps);
+      ffn_.load(ck, prefix + "." + Names::ffn, c);
+      ffn_norm_.load(ck, prefix + "." + Names::ffn_norm, c.hidden_size, c.norm_eps);
+    }
+
+    // x: [T, hidden] residual stream, updated in place.
+    void forward(float* x, std::int64_t T, std::int64_t p0, const pos_encoding& rope, const float* cos,
+                 const float* sin, const KVLayerView& cache, const BlockScratch& s, ThreadPool& pool) const {
+      const std::int64_t n = T * hidden_;
+      attn_.forward(x, T, p0, rope, cos, sin, cache, s.attn, s.tmp, pool);
+      for (std::int64_t i = 0; i < n; ++i) x[i] = alpha_ * x[i] + s.tmp[i];  // α·x + attn(x)
+      attn_norm_.forward(x, T, x);
+      ffn_.forward(x, T, s.ffn, s.tmp, pool);
+      for (std::int64_t i = 0; i < n; ++i) x[i] = alpha_ * x[i] + s.tmp[i];
+      ffn_norm_.forward(x, T, x);
+    }
+
+    std::size_t bytes() const { return attn_norm_.bytes() + attn_.bytes() + ffn_norm_.bytes() + ffn_.bytes(); }
+    float alpha() const { return alpha_; }
+
+   private:
+    Norm attn_norm_, ffn_norm_;
+    typename Attn::template layer<W> attn_;
+    typename FFN::template layer<W> ffn_;
+    std::int64_t hidden_ = 0;
+    float alpha_ = 1;
   };
 };
 

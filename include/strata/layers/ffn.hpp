@@ -1,9 +1,13 @@
 // Feed-forward networks:
-//   GatedFFN<Act> — down_proj(act(gate_proj(x)) * up_proj(x)) (SwiGLU for
-//                   Act = SiLU, Shazeer 2020); HF names gate_proj, up_proj, down_proj.
-//   MLP<Act, Names> — down(act(up(x) + b) ) + b, the two-layer MLP of BERT
-//                   (intermediate.dense, output.dense) and GPT-2 (Conv1D c_fc,
-//                   c_proj), Act = GELU or GELUTanh.
+//   GatedFFN<Act> — down_proj(act(gate_proj(x)) * up_proj(x)), the GLU variants
+//                   of Shazeer 2020: SwiGLU (Act = SiLU; Llama), GeGLU (GELU,
+//                   GELUTanh; Gemma), ReGLU (ReLU); HF names gate_proj, up_proj,
+//                   down_proj.
+//   MLP<Act, Names> — down(act(up(x) [+ b]) [+ b]), the two-layer MLP: BERT
+//                   (intermediate.dense, output.dense), GPT-2 (Conv1D c_fc,
+//                   c_proj), Llama layout without gate (up_proj, down_proj, no
+//                   bias); Act = GELU, GELUTanh (GELU MLP), ReLU, ReLU2 (squared
+//                   ReLU, Primer).
 #pragma once
 
 #include <cstdint>
@@ -37,8 +41,30 @@ struct GELUTanh {  // HF "gelu_new", "gelu_pytorch_tanh"
   static void apply(float* x, std::int64_t n) { kernels::gelu_tanh(x, n, x); }
 };
 
+struct ReLU {
+  static constexpr Activation kind = Activation::ReLU;
+  static void gated(const float* gate, const float* up, std::int64_t n, float* out) {
+    kernels::relu_mul(gate, up, n, out);
+  }
+  static void apply(float* x, std::int64_t n) { kernels::relu(x, n, x); }
+};
+struct ReLU2 {  // squared ReLU (So et al. 2021, "Primer")
+  static constexpr Activation kind = Activation::ReLU2;
+  static void gated(const float* gate, const float* up, std::int64_t n, float* out) {
+    kernels::relu2_mul(gate, up, n, out);
+  }
+  static void apply(float* x, std::int64_t n) { kernels::relu2(x, n, x); }
+};
+
 inline const char* activation_name(Activation a) {
-  return a == Activation::SiLU ? "silu" : a == Activation::GELU ? "gelu (erf)" : "gelu (tanh)";
+  switch (a) {
+    case Activation::SiLU: return "silu";
+    case Activation::GELU: return "gelu (erf)";
+    case Activation::GELUTanh: return "gelu (tanh)";
+    case Activation::ReLU: return "relu";
+    case Activation::ReLU2: return "relu2";
+  }
+  return "?";
 }
 
 template <class Act>
@@ -82,10 +108,17 @@ struct GatedFFN {
 struct BertMLPNames {  // under the layer's prefix
   static constexpr const char *up = "intermediate.dense", *down = "output.dense";
   static constexpr bool conv1d = false;
+  static constexpr bool bias = true;
 };
 struct GPT2MLPNames {  // under the block's "mlp"
   static constexpr const char *up = "c_fc", *down = "c_proj";
   static constexpr bool conv1d = true;  // [in, out]
+  static constexpr bool bias = true;
+};
+struct LlamaMLPNames {  // under the block's "mlp": a Llama MLP without gate_proj (Nemotron's layout)
+  static constexpr const char *up = "up_proj", *down = "down_proj";
+  static constexpr bool conv1d = false;
+  static constexpr bool bias = false;
 };
 
 template <class Act, class Names = GPT2MLPNames>
@@ -97,11 +130,12 @@ struct MLP {
       check_activation<Act>(c, prefix);
       const std::string p = prefix + ".";
       if constexpr (Names::conv1d) {
-        up_.load(ck, MatrixSource{{p + Names::up}, {c.intermediate_size}, true}, c.hidden_size, true, c.quant);
-        down_.load(ck, MatrixSource{{p + Names::down}, {c.hidden_size}, true}, c.intermediate_size, true, c.quant);
+        up_.load(ck, MatrixSource{{p + Names::up}, {c.intermediate_size}, true}, c.hidden_size, Names::bias, c.quant);
+        down_.load(ck, MatrixSource{{p + Names::down}, {c.hidden_size}, true}, c.intermediate_size, Names::bias,
+                   c.quant);
       } else {
-        up_.load(ck, p + Names::up, c.intermediate_size, c.hidden_size, true, c.quant);
-        down_.load(ck, p + Names::down, c.hidden_size, c.intermediate_size, true, c.quant);
+        up_.load(ck, p + Names::up, c.intermediate_size, c.hidden_size, Names::bias, c.quant);
+        down_.load(ck, p + Names::down, c.hidden_size, c.intermediate_size, Names::bias, c.quant);
       }
     }
 

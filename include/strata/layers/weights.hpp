@@ -123,6 +123,7 @@ class WeightTensor {
   }
 
   const W* data() const { return buf_.data(); }
+  W* mutable_data() { return buf_.data(); }  // for layers that fold a transform in at load
   const W* row(std::int64_t r) const { return buf_.data() + r * shape_.back(); }
   std::int64_t dim(std::size_t i) const { return shape_.at(i); }
   bool empty() const { return buf_.empty(); }

@@ -52,6 +52,16 @@ struct GPT2Arch {
   static std::string prefix(const io::Checkpoint& ck) { return ck.find("transformer.wte.weight") ? "transformer." : ""; }
 };
 
+// The Llama layout with another final norm, for blocks whose Norm policy is
+// not RMSNorm (the final norm is the blocks' kind in every published model).
+template <class Norm>
+struct LlamaArchWith : LlamaArch {
+  using FinalNorm = Norm;
+};
+// Gemma: the Llama layout with (1 + w) RMSNorms, the final one included;
+// the embeddings' √hidden scaling is config.embed_scale (set for gemma).
+using GemmaArch = LlamaArchWith<GemmaRMSNorm>;
+
 template <class Block, class W = float, class Arch = LlamaArch>
 class CausalLM final : public LanguageModel {
  public:
@@ -121,9 +131,10 @@ class CausalLM final : public LanguageModel {
       check(id >= 0 && id < c.vocab_size, "token id ", id, " is out of range [0, ", c.vocab_size, ")");
     ws.ensure(c, T);
 
+    const float embed_scale = float(c.embed_scale);  // Gemma: × √hidden; else 1
     for (std::int64_t t = 0; t < T; ++t) {  // inputs_embeds = self.embed_tokens(input_ids)
       const dense* row = embed_.row(tokens[std::size_t(t)]);
-      for (std::int64_t i = 0; i < H; ++i) ws.x[std::size_t(t * H + i)] = widen(row[i]);
+      for (std::int64_t i = 0; i < H; ++i) ws.x[std::size_t(t * H + i)] = widen(row[i]) * embed_scale;
       if (!positions_.empty()) {  // inputs_embeds + self.wpe(position_ids)
         const float* pos = positions_.row(p0 + t);
         for (std::int64_t i = 0; i < H; ++i) ws.x[std::size_t(t * H + i)] += pos[i];

@@ -1,4 +1,4 @@
-// The decoder families (Llama, Mistral, Qwen2, GPT-2) as compositions of
+// The decoder families (Llama, Mistral, Qwen2, Qwen3, Gemma, GPT-2) as compositions of
 // layer templates, and the mapping from a Hugging Face config.json to one of
 // them.
 #pragma once
@@ -25,6 +25,12 @@ using LlamaBlock = DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, Causal>
 using LlamaBiasBlock = DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, Causal, QKVOBias>, GatedFFN<SiLU>>;
 using MistralBlock = DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, SlidingWindow>, GatedFFN<SiLU>>;
 using Qwen2Block = DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, Causal, QKVBias>, GatedFFN<SiLU>>;
+// Qwen3: Llama with RMSNorm on each head of q and k (q_norm, k_norm).
+using Qwen3Block =
+    DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, Causal, NoBias, LlamaAttnNames, Softmax, QKRMSNorm>,
+                 GatedFFN<SiLU>>;
+// Gemma: (1 + w) RMSNorms, GeGLU with the tanh GELU, embeddings × √hidden (GemmaArch).
+using GemmaBlock = DecoderBlock<GemmaRMSNorm, SelfAttention<Rope<RotateHalf>, Causal>, GatedFFN<GELUTanh>>;
 
 struct GPT2Names {
   static constexpr const char* attn_norm = "ln_1";
@@ -46,6 +52,10 @@ template <class W = float>
 using Mistral = CausalLM<MistralBlock, W>;
 template <class W = float>
 using Qwen2 = CausalLM<Qwen2Block, W>;
+template <class W = float>
+using Qwen3 = CausalLM<Qwen3Block, W>;
+template <class W = float>
+using Gemma = CausalLM<GemmaBlock, W, GemmaArch>;
 
 enum class WeightType { F32, BF16, F16 };
 
@@ -57,6 +67,20 @@ std::shared_ptr<const LanguageModel> load_decoder(const io::Checkpoint& ck, cons
   if (c.model_type == "gpt2") {
     if (c.hidden_act == Activation::GELU) return CausalLM<GPT2ErfBlock, W, GPT2Arch>::load(ck, c, "gpt2", opt);
     return CausalLM<GPT2Block, W, GPT2Arch>::load(ck, c, "gpt2", opt);
+  }
+  // The built-in Llama-layout compositions use one activation each; other
+  // activations (relu, relu2, gelu) parse, for compositions of your own.
+  const Activation builtin = c.model_type == "gemma" ? Activation::GELUTanh : Activation::SiLU;
+  check(c.hidden_act == builtin, "model_type ", c.model_type, " with activation ", activation_name(c.hidden_act),
+        ": the built-in composition uses ", activation_name(builtin),
+        " (compose a block with the activation you need; docs/VARIANTS.md)");
+  if (c.model_type == "gemma") {
+    check(!c.qkv_bias, "model_type gemma with attention_bias true is not supported");
+    return CausalLM<GemmaBlock, W, GemmaArch>::load(ck, c, "gemma", opt);
+  }
+  if (c.model_type == "qwen3") {
+    check(!c.qkv_bias, "model_type qwen3 with attention_bias true is not supported");
+    return CausalLM<Qwen3Block, W>::load(ck, c, "qwen3", opt);
   }
   if (c.model_type == "qwen2") return CausalLM<Qwen2Block, W>::load(ck, c, "qwen2", opt);
   if (c.model_type == "mistral" && c.sliding_window > 0)
