@@ -5,6 +5,7 @@
 // compositions of our own) whose logits, prefill and decode, must match.
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -255,6 +256,15 @@ TEST_CASE("variant compositions refuse configs and checkpoints that do not fit t
   // qwen3 asks for QK-norm; a block without it is refused rather than silently wrong.
   using Plain = DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, Causal>, GatedFFN<SiLU>>;
   CHECK_THROWS_WITH(load_composed<Plain>(dir("qwen3")), Catch::Contains("QK-norm"));
+  // qwen3 with attention_bias: the built-in composition has no q/k/v/o bias.
+  {
+    test::TempDir tmp;
+    auto cfg = test::read_json(dir("qwen3") + "/config.json");
+    cfg["attention_bias"] = true;
+    test::write_text(tmp / "config.json", cfg.dump());
+    std::filesystem::copy_file(dir("qwen3") + "/model.safetensors", tmp / "model.safetensors");
+    CHECK_THROWS_WITH(load_causal_lm(tmp.path()), Catch::Contains("attention bias policy does not match the config"));
+  }
   // The built-in llama composition is SwiGLU: a relu config is refused by name.
   CHECK_THROWS_WITH(load_causal_lm(dir("alibi-gated")), Catch::Contains("activation relu"));
   // The FFN policy checks the activation too.

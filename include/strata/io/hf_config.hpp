@@ -457,23 +457,14 @@ inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string
   check(!r.boolean_or("mlp_bias", false), source, ": mlp_bias true is not supported");
   c.variants = detail::parse_variants(r);
 
-  if (gemma) {
-    c.embed_scale = std::sqrt(double(c.hidden_size));
-    c.qkv_bias = c.o_bias = r.boolean_or("attention_bias", false);
-  } else if (c.model_type == "qwen3") {
-    c.qk_norm = true;
-    c.qkv_bias = c.o_bias = r.boolean_or("attention_bias", false);
-    check(!r.boolean_or("use_sliding_window", false), source,
-          ": use_sliding_window true is not supported for qwen3 (per-layer windows)");
-  } else if (c.model_type == "llama") {
-    c.qkv_bias = c.o_bias = r.boolean_or("attention_bias", false);
-  } else if (c.model_type == "qwen2") {
-    c.qkv_bias = true;
-    check(!r.boolean_or("use_sliding_window", false), source,
-          ": use_sliding_window true is not supported for qwen2 (per-layer windows)");
-  } else {  // mistral
-    c.sliding_window = r.integer_or("sliding_window", 0, 1, L::max_positions);
-  }
+  if (c.model_type == "qwen2" || c.model_type == "qwen3")
+    check(!r.boolean_or("use_sliding_window", false), source, ": use_sliding_window true is not supported for ",
+          c.model_type, " (per-layer windows)");
+  if (c.model_type == "qwen2") c.qkv_bias = true;
+  else if (c.model_type == "mistral") c.sliding_window = r.integer_or("sliding_window", 0, 1, L::max_positions);
+  else c.qkv_bias = c.o_bias = r.boolean_or("attention_bias", false);  // llama, qwen3, gemma
+  c.qk_norm = c.model_type == "qwen3";
+  if (gemma) c.embed_scale = std::sqrt(double(c.hidden_size));
 
   detail::parse_special_ids(r, c);
   return c;

@@ -101,7 +101,7 @@ template <class W>
 void gemm(const float* x, std::int64_t T, const PackedMatrix<W>& w, const float* bias, float* y, ThreadPool& pool) {
   const auto fn = gemm_kernel<W>(active_kernels());
   const std::int64_t K = w.cols(), N = w.rows();
-  const std::int64_t block = T > 2 * gemm_row_block(K) ? gemm_row_block(K) : T;
+  const std::int64_t row_block = gemm_row_block(K), block = T > 2 * row_block ? row_block : T;
   for (std::int64_t t0 = 0; t0 < T; t0 += block) {
     const std::int64_t rows = std::min(block, T - t0);
     // Grain of 2 panels (32 columns): one prefill tile on AVX-512.

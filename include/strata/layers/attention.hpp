@@ -239,7 +239,6 @@ struct SelfAttention {
     }
 
     std::size_t bytes() const { return proj_.bytes() + qk_norm_.bytes() + gate_.bytes(); }
-    const Score& score() const { return score_; }
 
    private:
     // One query at `pos` of head h over its visible keys (KV head g): scores

@@ -32,10 +32,9 @@
 #include "strata/core/error.hpp"
 #include "strata/core/thread_pool.hpp"
 #include "strata/io/hf_config.hpp"
-#include "strata/kernels/norm.hpp"
 #include "strata/kernels/softmax.hpp"
 #include "strata/layers/linear.hpp"
-#include "strata/layers/weights.hpp"
+#include "strata/layers/rmsnorm.hpp"
 
 namespace strata {
 
@@ -86,7 +85,6 @@ struct ALiBi {
     for (std::int64_t j = 0; j < n; ++j) s[j] -= m * float(pos - (first + j));  // −m·(i − j)
     base_.weights(head, pos, first, s, n);
   }
-  float slope(std::int64_t head) const { return slopes_[std::size_t(head)]; }
 
  private:
   Base base_;
@@ -132,23 +130,19 @@ struct NoQKNorm {
   std::size_t bytes() const { return 0; }
 };
 
-// q_norm.weight and k_norm.weight [head_dim], shared by all heads.
+// q_norm and k_norm: one RMSNorm over head_dim each, shared by all heads.
 struct QKRMSNorm {
   static constexpr bool enabled = true;
   void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
-    q_ = WeightTensor<float>::load(ck, prefix + ".q_norm.weight", {c.head_dim});
-    k_ = WeightTensor<float>::load(ck, prefix + ".k_norm.weight", {c.head_dim});
-    hd_ = c.head_dim;
-    eps_ = float(c.norm_eps);
+    q_.load(ck, prefix + ".q_norm", c.head_dim, c.norm_eps);
+    k_.load(ck, prefix + ".k_norm", c.head_dim, c.norm_eps);
   }
-  void apply_q(float* head) const { kernels::rmsnorm(head, q_.data(), hd_, eps_, head); }
-  void apply_k(float* head) const { kernels::rmsnorm(head, k_.data(), hd_, eps_, head); }
+  void apply_q(float* head) const { q_.forward(head, 1, head); }
+  void apply_k(float* head) const { k_.forward(head, 1, head); }
   std::size_t bytes() const { return q_.bytes() + k_.bytes(); }
 
  private:
-  WeightTensor<float> q_, k_;
-  std::int64_t hd_ = 0;
-  float eps_ = 1e-6f;
+  RMSNorm q_, k_;
 };
 
 // ---- output gates ----

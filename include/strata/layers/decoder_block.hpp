@@ -35,40 +35,51 @@ struct BlockScratch {
   FFNScratch ffn;
 };
 
+namespace detail {
+
+// The parts of a block and their loading, shared by the block kinds, which
+// differ only in how forward() wires them: attention and FFN, each with its
+// norm, under the prefixes Names gives.
+template <class Norm, class Attn, class FFN, class Names, class W>
+class BlockParts {
+ public:
+  void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
+    hidden_ = c.hidden_size;
+    attn_norm_.load(ck, prefix + "." + Names::attn_norm, c.hidden_size, c.norm_eps);
+    attn_.load(ck, prefix + "." + Names::attn, c);
+    ffn_norm_.load(ck, prefix + "." + Names::ffn_norm, c.hidden_size, c.norm_eps);
+    ffn_.load(ck, prefix + "." + Names::ffn, c);
+  }
+
+  std::size_t bytes() const { return attn_norm_.bytes() + attn_.bytes() + ffn_norm_.bytes() + ffn_.bytes(); }
+
+ protected:
+  Norm attn_norm_, ffn_norm_;
+  typename Attn::template layer<W> attn_;
+  typename FFN::template layer<W> ffn_;
+  std::int64_t hidden_ = 0;
+};
+
+}  // namespace detail
+
 template <class Norm, class Attn, class FFN, class Names = LlamaNames>
 struct DecoderBlock {
   using pos_encoding = typename Attn::template layer<float>::pos_encoding;
 
   template <class W>
-  class layer {
+  class layer : public detail::BlockParts<Norm, Attn, FFN, Names, W> {
    public:
-    void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
-      hidden_ = c.hidden_size;
-      attn_norm_.load(ck, prefix + "." + Names::attn_norm, c.hidden_size, c.norm_eps);
-      attn_.load(ck, prefix + "." + Names::attn, c);
-      ffn_norm_.load(ck, prefix + "." + Names::ffn_norm, c.hidden_size, c.norm_eps);
-      ffn_.load(ck, prefix + "." + Names::ffn, c);
-    }
-
     // x: [T, hidden] residual stream, updated in place.
     void forward(float* x, std::int64_t T, std::int64_t p0, const pos_encoding& rope, const float* cos,
                  const float* sin, const KVLayerView& cache, const BlockScratch& s, ThreadPool& pool) const {
-      const std::int64_t n = T * hidden_;
-      attn_norm_.forward(x, T, s.xn);  // hidden_states = self.input_layernorm(hidden_states)
-      attn_.forward(s.xn, T, p0, rope, cos, sin, cache, s.attn, s.tmp, pool);
+      const std::int64_t n = T * this->hidden_;
+      this->attn_norm_.forward(x, T, s.xn);  // hidden_states = self.input_layernorm(hidden_states)
+      this->attn_.forward(s.xn, T, p0, rope, cos, sin, cache, s.attn, s.tmp, pool);
       for (std::int64_t i = 0; i < n; ++i) x[i] += s.tmp[i];  // hidden_states = residual + hidden_states
-      ffn_norm_.forward(x, T, s.xn);  // hidden_states = self.post_attention_layernorm(hidden_states)
-      ffn_.forward(s.xn, T, s.ffn, s.tmp, pool);
+      this->ffn_norm_.forward(x, T, s.xn);  // hidden_states = self.post_attention_layernorm(hidden_states)
+      this->ffn_.forward(s.xn, T, s.ffn, s.tmp, pool);
       for (std::int64_t i = 0; i < n; ++i) x[i] += s.tmp[i];
     }
-
-    std::size_t bytes() const { return attn_norm_.bytes() + attn_.bytes() + ffn_norm_.bytes() + ffn_.bytes(); }
-
-   private:
-    Norm attn_norm_, ffn_norm_;
-    typename Attn::template layer<W> attn_;
-    typename FFN::template layer<W> ffn_;
-    std::int64_t hidden_ = 0;
   };
 };
 
@@ -77,37 +88,26 @@ struct DeepNormBlock {
   using pos_encoding = typename Attn::template layer<float>::pos_encoding;
 
   template <class W>
-  class layer {
+  class layer : public detail::BlockParts<Norm, Attn, FFN, Names, W> {
    public:
     void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
-      hidden_ = c.hidden_size;
+      detail::BlockParts<Norm, Attn, FFN, Names, W>::load(ck, prefix, c);
       alpha_ = float(c.variants.deepnorm_alpha.value_or(std::pow(2.0 * double(c.num_layers), 0.25)));
-      attn_.load(ck, prefix + "." + Names::attn, c);
-      attn_norm_.load(ck, prefix + "." + Names::attn_norm, c.hidden_size, c.norm_eps);
-      ffn_.load(ck, prefix + "." + Names::ffn, c);
-      ffn_norm_.load(ck, prefix + "." + Names::ffn_norm, c.hidden_size, c.norm_eps);
     }
 
     // x: [T, hidden] residual stream, updated in place.
     void forward(float* x, std::int64_t T, std::int64_t p0, const pos_encoding& rope, const float* cos,
                  const float* sin, const KVLayerView& cache, const BlockScratch& s, ThreadPool& pool) const {
-      const std::int64_t n = T * hidden_;
-      attn_.forward(x, T, p0, rope, cos, sin, cache, s.attn, s.tmp, pool);
+      const std::int64_t n = T * this->hidden_;
+      this->attn_.forward(x, T, p0, rope, cos, sin, cache, s.attn, s.tmp, pool);
       for (std::int64_t i = 0; i < n; ++i) x[i] = alpha_ * x[i] + s.tmp[i];  // α·x + attn(x)
-      attn_norm_.forward(x, T, x);
-      ffn_.forward(x, T, s.ffn, s.tmp, pool);
+      this->attn_norm_.forward(x, T, x);
+      this->ffn_.forward(x, T, s.ffn, s.tmp, pool);
       for (std::int64_t i = 0; i < n; ++i) x[i] = alpha_ * x[i] + s.tmp[i];
-      ffn_norm_.forward(x, T, x);
+      this->ffn_norm_.forward(x, T, x);
     }
 
-    std::size_t bytes() const { return attn_norm_.bytes() + attn_.bytes() + ffn_norm_.bytes() + ffn_.bytes(); }
-    float alpha() const { return alpha_; }
-
    private:
-    Norm attn_norm_, ffn_norm_;
-    typename Attn::template layer<W> attn_;
-    typename FFN::template layer<W> ffn_;
-    std::int64_t hidden_ = 0;
     float alpha_ = 1;
   };
 };
