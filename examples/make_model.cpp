@@ -5,7 +5,8 @@
 //
 //   make-model --out DIR [--hidden 768] [--layers 12] [--heads 12] [--kv-heads H]
 //              [--ffn 2048] [--vocab 32000] [--max-pos 2048] [--dtype f32|bf16|f16]
-//              [--model-type llama|mistral|qwen2|qwen3|gemma|gpt2|bert] [--labels N] [--tied] [--seed S]
+//              [--model-type llama|mistral|mixtral|qwen2|qwen3|gemma|gpt2|bert] [--labels N]
+//              [--experts N] [--experts-per-token K] [--tied] [--seed S]
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,10 +36,13 @@ WordPiece DIR/tokenizer.json (letters, digits, punctuation and ## pieces).
   --vocab N           vocabulary size (default 32000)
   --max-pos N         max_position_embeddings (default 2048)
   --dtype T           f32 (default), bf16 or f16
-  --model-type T      llama (default), mistral (adds sliding_window = max-pos), qwen2 (q/k/v bias),
+  --model-type T      llama (default), mistral (adds sliding_window = max-pos), mixtral (experts),
+                      qwen2 (q/k/v bias),
                       qwen3 (QK-norm), gemma ((1 + w) norms, GeGLU-tanh, always tied),
                       gpt2 (Conv1D, tied head), bert (BertModel; with --labels, BertForSequenceClassification)
   --labels N          bert: a sequence-classification head of N labels (LABEL_0 ...)
+  --experts N         mixtral: num_local_experts (default 8), each of --ffn intermediate size
+  --experts-per-token K  mixtral: num_experts_per_tok, the router's top-k (default 2)
   --tied              tie the LM head to the embedding (stores no lm_head.weight)
   --seed S            random seed (default 1)
 )";
@@ -117,7 +121,7 @@ int main(int argc, char** argv) {
     strata::DType dt = strata::DType::F32;
     bool tied = false;
     std::uint64_t seed = 1;
-    std::int64_t labels = 0;
+    std::int64_t labels = 0, experts = 0, experts_per_token = 0;
     while (!a.done()) {
       const auto f = a.next_flag();
       if (f == "--help") {
@@ -134,12 +138,15 @@ int main(int argc, char** argv) {
       else if (f == "--seed") seed = std::uint64_t(a.integer(f, 0, INT64_MAX));
       else if (f == "--tied") tied = true;
       else if (f == "--labels") labels = a.integer(f, 1, 65536);
+      else if (f == "--experts") experts = a.integer(f, 1, 1024);
+      else if (f == "--experts-per-token") experts_per_token = a.integer(f, 1, 1024);
       else if (f == "--model-type") {
         model_type = a.value(f);
-        strata::check(model_type == "llama" || model_type == "mistral" || model_type == "qwen2" ||
-                          model_type == "qwen3" || model_type == "gemma" || model_type == "gpt2" ||
-                          model_type == "bert",
-                      "--model-type: '", model_type, "' is not one of llama, mistral, qwen2, qwen3, gemma, gpt2, bert");
+        strata::check(model_type == "llama" || model_type == "mistral" || model_type == "mixtral" ||
+                          model_type == "qwen2" || model_type == "qwen3" || model_type == "gemma" ||
+                          model_type == "gpt2" || model_type == "bert",
+                      "--model-type: '", model_type,
+                      "' is not one of llama, mistral, mixtral, qwen2, qwen3, gemma, gpt2, bert");
       } else if (f == "--dtype") {
         const std::string d = a.value(f);
         strata::check(d == "f32" || d == "bf16" || d == "f16", "--dtype: '", d, "' is not one of f32, bf16, f16");
@@ -158,6 +165,14 @@ int main(int argc, char** argv) {
     strata::check(!tied || (rope && model_type != "gemma"), "--tied: ", model_type,
                   (model_type == "gpt2" || model_type == "gemma" ? " is always tied" : " has no LM head"));
     if (model_type == "gemma") tied = true;
+    const bool moe = model_type == "mixtral";
+    strata::check(moe || (experts == 0 && experts_per_token == 0), "--experts, --experts-per-token: only mixtral has experts");
+    if (moe) {
+      if (experts == 0) experts = 8;
+      if (experts_per_token == 0) experts_per_token = 2;
+      strata::check(experts_per_token <= experts, "--experts-per-token (", experts_per_token, ") exceeds --experts (",
+                    experts, ")");
+    }
 
     std::vector<strata::io::TensorToWrite> ts;
     std::uint64_t k = seed * 1000003;
@@ -237,6 +252,16 @@ int main(int argc, char** argv) {
       }
       mat(p + "self_attn.o_proj.weight", s.hidden, s.hidden);
       vec(p + "post_attention_layernorm.weight", s.hidden, ones);
+      if (moe) {  // MixtralSparseMoeBlock: router "gate", experts.N.w1 (gate), w3 (up), w2 (down)
+        mat(p + "block_sparse_moe.gate.weight", experts, s.hidden);
+        for (std::int64_t e = 0; e < experts; ++e) {
+          const std::string x = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
+          mat(x + "w1.weight", s.ffn, s.hidden);
+          mat(x + "w2.weight", s.hidden, s.ffn);
+          mat(x + "w3.weight", s.ffn, s.hidden);
+        }
+        continue;
+      }
       mat(p + "mlp.gate_proj.weight", s.ffn, s.hidden);
       mat(p + "mlp.up_proj.weight", s.ffn, s.hidden);
       mat(p + "mlp.down_proj.weight", s.hidden, s.ffn);
@@ -267,6 +292,7 @@ int main(int argc, char** argv) {
                            : model_type == "mistral" ? "MistralForCausalLM"
                            : model_type == "qwen2"   ? "Qwen2ForCausalLM"
                            : model_type == "qwen3"   ? "Qwen3ForCausalLM"
+                           : model_type == "mixtral" ? "MixtralForCausalLM"
                                                      : "GemmaForCausalLM"}},
         {"model_type", model_type}, {"hidden_size", s.hidden}, {"intermediate_size", s.ffn},
         {"num_hidden_layers", s.layers}, {"num_attention_heads", s.heads}, {"num_key_value_heads", s.kv_heads},
@@ -295,6 +321,13 @@ int main(int argc, char** argv) {
       write_wordpiece_tokenizer(std::filesystem::path(out) / "tokenizer.json", s.max_pos);
     }
     if (model_type == "mistral") cfg["sliding_window"] = s.max_pos;
+    if (moe) {
+      cfg["num_local_experts"] = experts;
+      cfg["num_experts_per_tok"] = experts_per_token;
+      cfg["sliding_window"] = nullptr;
+      cfg["router_aux_loss_coef"] = 0.02;
+      cfg["output_router_logits"] = false;
+    }
     if (model_type == "qwen2" || model_type == "qwen3") cfg["use_sliding_window"] = false;
     if (model_type == "qwen3" || model_type == "gemma") cfg["head_dim"] = s.hidden / s.heads;
     if (model_type == "gemma") {

@@ -116,14 +116,19 @@ out1=$("$GEN" --model "$TMP/gpt2" --prompt-ids 1,2,3 --temp 0 -n 5 --ids --threa
 out=$("$GEN" --model "$TMP/gpt2" --prompt-ids 1,2,3 --temp 0 -n 5 --ids --quant q8 --verbose 2>"$TMP/err")
 [[ "$out" =~ ^\[[0-9]+(,[0-9]+){4}\]$ ]] && grep -q "gpt2<f32, q8 g32>" "$TMP/err" && ok || bad "gpt2 --quant q8 (fused Conv1D quantized at load): '$out' $(cat "$TMP/err")"
 expect_error "gpt2 prompt over its positions" "longer than the model's context of 16 positions" -- "$GEN" --model "$TMP/gpt2" --prompt-ids 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17 -n 1
-# 7b'. Qwen3 (QK-norm) and Gemma ((1 + w) norms, GeGLU-tanh, scaled embeddings) from make-model: generate runs them.
-for mt in qwen3 gemma; do
+# 7b'. Qwen3 (QK-norm), Gemma ((1 + w) norms, GeGLU-tanh, scaled embeddings) and Mixtral (8 experts,
+# top-2) from make-model: generate runs them.
+for mt in qwen3 gemma mixtral; do
   "$MAKE" --out "$TMP/$mt" --model-type $mt --hidden 64 --layers 2 --heads 4 --kv-heads 2 --ffn 128 --vocab 300 --max-pos 32 2>/dev/null \
     && ok || bad "make-model $mt failed"
   out=$("$GEN" --model "$TMP/$mt" --prompt-ids 1,2,3 --temp 0 -n 5 --ids --verbose 2>"$TMP/err")
   [[ "$out" =~ ^\[[0-9]+(,[0-9]+){4}\]$ ]] && grep -q "$mt<f32>" "$TMP/err" && ok || bad "generate on $mt: '$out' $(cat "$TMP/err")"
 done
 expect_error "make-model gemma --tied" "--tied: gemma is always tied" -- "$MAKE" --out "$TMP/x" --model-type gemma --tied
+out=$("$GEN" --model "$TMP/mixtral" --prompt-ids 1,2,3 --temp 0 -n 5 --ids --quant q8 --verbose 2>"$TMP/err")
+[[ "$out" =~ ^\[[0-9]+(,[0-9]+){4}\]$ ]] && grep -q "mixtral<f32, q8 g32>" "$TMP/err" && ok || bad "mixtral --quant q8: '$out' $(cat "$TMP/err")"
+expect_error "make-model --experts on llama" "only mixtral has experts" -- "$MAKE" --out "$TMP/x" --experts 4
+expect_error "make-model top-k over experts" "--experts-per-token (5) exceeds --experts (4)" -- "$MAKE" --out "$TMP/x" --model-type mixtral --experts 4 --experts-per-token 5
 # 7c. GPT-2 with a byte-level BPE tokenizer (tests/fixtures/tokenizer/gpt2-bytelevel.json): text in,
 # streamed text out that starts with the prompt and is valid UTF-8 (multi-byte characters are not split).
 "$MAKE" --out "$TMP/gpt2bl" --model-type gpt2 --hidden 64 --layers 2 --heads 4 --ffn 128 --vocab 757 --max-pos 64 2>/dev/null \
@@ -381,7 +386,7 @@ generate      | empty prompt ids          | --prompt-ids: empty list            
 generate      | empty weights             | --weights: '' is not one of f32, bf16, f16 | --weights ''
 make-model    | empty out                 | --out DIR is required                    | --out ''
 make-model    | empty dtype               | --dtype: '' is not one of f32, bf16, f16 | --dtype ''
-make-model    | empty model type          | --model-type: '' is not one of llama, mistral, qwen2 | --model-type ''
+make-model    | empty model type          | --model-type: '' is not one of llama, mistral, mixtral, qwen2 | --model-type ''
 custom_model  | empty model               | --model DIR is required                  | --model ''
 custom_model  | empty prompt ids          | --prompt-ids: empty list                 | --prompt-ids ''
 strata-bench  | empty model               | --model: empty path                      | --model ''

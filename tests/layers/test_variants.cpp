@@ -1,8 +1,8 @@
 // The variant primitives (layers/attention_variants.hpp, norms, activations,
 // DeepNormBlock) against the float64 reference (tests/reference/variants_ref.py,
 // fixtures tests/fixtures/variants/ from make_variant_fixtures.py): each
-// primitive on its own, then composed into decoders (Qwen3, Gemma and three
-// compositions of our own) whose logits, prefill and decode, must match.
+// primitive on its own, then composed into decoders (Qwen3, Gemma, Mixtral and
+// three compositions of our own) whose logits, prefill and decode, must match.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "strata/kernels/softmax.hpp"
+#include "strata/layers/sparse_ffn.hpp"
 #include "strata/models/llama.hpp"
 #include "strata/runtime/session.hpp"
 #include "support/golden.hpp"
@@ -240,6 +241,22 @@ TEST_CASE("decoders composed from the variants match the float64 reference", "[m
   }
   SECTION("DeepNorm post-norm, sigmoid attention with ALiBi, squared ReLU") {
     check_model("deepnorm-sigmoid", load_composed<DeepNormSigmoidBlock>(dir("deepnorm-sigmoid")), threads, chunks);
+  }
+  SECTION("mixtral (top-2 of 4 SwiGLU experts), loaded by model_type") {
+    const auto m = load_causal_lm(dir("mixtral"));
+    CHECK(m->name() == "mixtral<f32>");
+    check_model("mixtral", m, threads, chunks);
+  }
+  SECTION("activation-sparse FFNs: ReGLU and squared-ReLU MLP reading only the non-zero units' rows") {
+    using SparseAlibi = DecoderBlock<
+        LayerNormNoBias, SelfAttention<NoRope, Causal, NoBias, LlamaAttnNames, ALiBi<>, QKRMSNorm, HeadGate>,
+        SparseGatedFFN<ReLU>>;
+    using SparseDeepNorm =
+        DeepNormBlock<RMSNorm, SelfAttention<NoRope, Causal, NoBias, LlamaAttnNames, ALiBi<SigmoidAttn>>,
+                      SparseMLP<ReLU2, LlamaMLPNames>>;
+    check_model("alibi-gated", load_composed<SparseAlibi, LlamaArchWith<LayerNormNoBias>>(dir("alibi-gated")), threads,
+                chunks);
+    check_model("deepnorm-sigmoid", load_composed<SparseDeepNorm>(dir("deepnorm-sigmoid")), threads, chunks);
   }
   SECTION("clipped softmax, Gemma norms, GELU MLP, GQA") {
     check_model("clipped-gelu", load_composed<ClippedGeluBlock, GemmaArch>(dir("clipped-gelu")), threads, chunks);

@@ -10,6 +10,9 @@ byte-identical files. Weights are drawn in float64, rounded to float32 and store
 reference computes in float64 from the stored float32 values. Init: matrices and embeddings
 N(0, 0.25); norm weights 1 + N(0, 0.1) (Gemma's (1 + w) norms: N(0, 0.1)); biases N(0, 0.1).
 
+A Mixtral case also needs every routing decision (k-th vs (k+1)-th expert probability, every
+token and layer) to have a margin of at least MIN_MARGIN.
+
 reference.json: composition (see variants_ref.py), prompt_ids, prompt_logits (row p = logits
 after prompt_ids[0..p]), decode_ids (greedy), decode_logits (row k = logits after feeding
 decode_ids[k]). Prompts are picked so that every greedy step has a top-1/top-2 margin of at
@@ -87,6 +90,15 @@ CASES = {
          "strata_variants": {"clip_gamma": -0.03, "clip_zeta": 1.02}},
         {"norm": "gemma_rms", "block": "prenorm", "pos": "rope", "score": "clipped", "qk_norm": False,
          "gate": False, "ffn": "mlp", "act": "gelu"}),
+    # Mixtral: 4 SwiGLU experts, top-2 with renormalised weights, GQA 4:2, no sliding window.
+    "mixtral": (
+        {"model_type": "mixtral", "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2,
+         "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 96, "max_position_embeddings": 64,
+         "rms_norm_eps": 1e-5, "rope_theta": 1000000.0, "hidden_act": "silu", "tie_word_embeddings": False,
+         "num_local_experts": 4, "num_experts_per_tok": 2, "sliding_window": None,
+         "router_aux_loss_coef": 0.02, "output_router_logits": False, "torch_dtype": "float32"},
+        {"norm": "rms", "block": "prenorm", "pos": "rope", "score": "softmax", "qk_norm": False,
+         "gate": False, "ffn": "moe", "act": "silu"}),
 }
 
 
@@ -121,6 +133,13 @@ def make_weights(cfg, comp, rng):
             mat(p + "self_attn.g_proj.weight", nh, H)
             t.append((p + "self_attn.g_proj.bias", rng.normal(0.0, 0.1, nh)))
         norm(p + "post_attention_layernorm", H)
+        if comp["ffn"] == "moe":
+            mat(p + "block_sparse_moe.gate.weight", cfg["num_local_experts"], H)
+            for e in range(cfg["num_local_experts"]):
+                mat(p + f"block_sparse_moe.experts.{e}.w1.weight", I, H)
+                mat(p + f"block_sparse_moe.experts.{e}.w2.weight", H, I)
+                mat(p + f"block_sparse_moe.experts.{e}.w3.weight", I, H)
+            continue
         if comp["ffn"] == "gated":
             mat(p + "mlp.gate_proj.weight", I, H)
         mat(p + "mlp.up_proj.weight", I, H)
@@ -140,11 +159,12 @@ def run_case(name, cfg, comp, seed):
         prng = np.random.default_rng(seed * 1000 + attempt)
         prompt = [int(i) for i in prng.integers(0, cfg["vocab_size"], N_PROMPT)]
         cache = model.new_cache()
+        model.route_margin = math.inf
         logits = model.forward(prompt, cache)
         # causality self-check: a prefix's logits equal the first rows of the full prompt's
         short = model.forward(prompt[:5], model.new_cache())
         assert np.max(np.abs(short - logits[:5])) < 1e-10, name
-        ok, ids, dec = True, [], []
+        ok, ids, dec = model.route_margin >= MIN_MARGIN, [], []
         last = logits[-1]
         for _ in range(N_DECODE):
             top = np.sort(last)[::-1]
@@ -154,6 +174,7 @@ def run_case(name, cfg, comp, seed):
             ids.append(int(np.argmax(last)))
             last = model.forward([ids[-1]], cache)[0]
             dec.append(last)
+        ok = ok and model.route_margin >= MIN_MARGIN  # no routing decision within rounding of a tie
         if ok:
             break
     else:

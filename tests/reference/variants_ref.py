@@ -11,6 +11,7 @@ A composition is a dict (it is also written into each fixture's reference.json):
     qk_norm   bool (RMSNorm over each head of q and k before RoPE, weights q_norm / k_norm)
     gate      bool (head gate: ctx_h *= sigmoid(g_proj(x)_h))
     ffn       "gated" (down(act(gate(x)) * up(x))) | "mlp" (down(act(up(x))), no bias)
+              | "moe" (Mixtral: block_sparse_moe, config num_local_experts / num_experts_per_tok)
     act       "silu" | "gelu" | "gelu_tanh" | "relu" | "relu2"
     embed_scale  float (Gemma: sqrt(hidden))
 """
@@ -119,6 +120,7 @@ class Decoder:
         }
         self.alpha = v.get("deepnorm_alpha", (2.0 * self.L) ** 0.25)
         self.slopes = alibi_slopes(self.H)
+        self.route_margin = math.inf
         self.embed = W["model.embed_tokens.weight"]
         self.head = self.embed if cfg.get("tie_word_embeddings") else W["lm_head.weight"]
 
@@ -168,7 +170,30 @@ class Decoder:
             out = out * gate[:, :, None]
         return self.lin(out.reshape(n, self.H * self.hd), p + "o_proj")
 
+    def moe(self, l, x):
+        """MixtralSparseMoeBlock: routing_weights = softmax(gate(x)) in float; top-k; divided by
+        their sum; out = sum over the chosen experts of w2(act(w1(x)) * w3(x)) * routing weight.
+        Records in self.route_margin the smallest gap between the k-th and (k+1)-th probability
+        (a routing decision that float32 rounding could flip)."""
+        p = f"model.layers.{l}.block_sparse_moe."
+        E, k, a = self.cfg["num_local_experts"], self.cfg["num_experts_per_tok"], self.comp["act"]
+        probs = softmax(self.lin(x, p + "gate"))
+        out = np.zeros_like(x)
+        for t in range(x.shape[0]):
+            order = np.argsort(-probs[t], kind="stable")
+            if k < E:
+                self.route_margin = min(self.route_margin, probs[t, order[k - 1]] - probs[t, order[k]])
+            chosen = order[:k]
+            w = probs[t, chosen] / probs[t, chosen].sum()
+            for e, we in zip(chosen, w):
+                pe = p + f"experts.{e}."
+                h = act(a, self.lin(x[t], pe + "w1")) * self.lin(x[t], pe + "w3")
+                out[t] += we * self.lin(h, pe + "w2")
+        return out
+
     def ffn(self, l, x):
+        if self.comp["ffn"] == "moe":
+            return self.moe(l, x)
         p = f"model.layers.{l}.mlp."
         a = self.comp["act"]
         if self.comp["ffn"] == "gated":

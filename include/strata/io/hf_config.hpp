@@ -1,5 +1,5 @@
 // Hugging Face config.json (+ generation_config.json): decoder LMs of the
-// Llama family (model_type llama, mistral, qwen2, qwen3, gemma) and GPT-2
+// Llama family (model_type llama, mistral, mixtral, qwen2, qwen3, gemma) and GPT-2
 // (gpt2), and BERT-family encoders (bert). The optional "strata_variants"
 // object of a Llama-layout config carries the parameters of the variant
 // primitives (docs/VARIANTS.md). Every value is checked;
@@ -33,6 +33,7 @@ struct ConfigLimits {
   static constexpr std::int64_t max_layers = 1024;
   static constexpr std::int64_t max_heads = 1024;
   static constexpr std::int64_t max_head_dim = 1024;
+  static constexpr std::int64_t max_experts = 1024;
   static constexpr std::int64_t max_vocab = 1 << 22;
   static constexpr std::int64_t max_positions = 1 << 24;
   // config.json / generation_config.json size (real ones are a few KB).
@@ -89,7 +90,7 @@ struct VariantParams {
 };
 
 struct ModelConfig {
-  std::string model_type;  // "llama", "mistral", "qwen2", "qwen3", "gemma", "gpt2" (decoders), "bert" (encoder)
+  std::string model_type;  // "llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gpt2" (decoders), "bert" (encoder)
   std::int64_t hidden_size = 0;
   std::int64_t intermediate_size = 0;
   std::int64_t num_layers = 0;
@@ -108,6 +109,8 @@ struct ModelConfig {
   Activation hidden_act = Activation::SiLU;
   bool qk_norm = false;      // qwen3: RMSNorm over each head of q and k (q_norm, k_norm)
   double embed_scale = 1.0;  // gemma: token embeddings × √hidden_size
+  std::int64_t num_experts = 0;        // mixtral: num_local_experts (0: a dense FFN)
+  std::int64_t experts_per_token = 0;  // mixtral: num_experts_per_tok (top-k)
   VariantParams variants;
   std::int64_t type_vocab_size = 0;  // bert: token type (segment) embeddings
   std::optional<std::int32_t> pad_token_id;
@@ -410,10 +413,11 @@ inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string
   ModelConfig c;
   c.model_type = r.string_or("model_type", "");
   check(!c.model_type.empty(), source, ": required field 'model_type' is missing");
-  check(c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2" ||
-            c.model_type == "qwen3" || c.model_type == "gemma" || c.model_type == "gpt2" || c.model_type == "bert",
+  check(c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "mixtral" ||
+            c.model_type == "qwen2" || c.model_type == "qwen3" || c.model_type == "gemma" ||
+            c.model_type == "gpt2" || c.model_type == "bert",
         source, ": model_type ", detail::shown(c.model_type),
-        " is not supported (supported: llama, mistral, qwen2, qwen3, gemma, gpt2, bert)");
+        " is not supported (supported: llama, mistral, mixtral, qwen2, qwen3, gemma, gpt2, bert)");
   if (c.model_type == "bert" || c.model_type == "gpt2") {
     if (c.model_type == "bert") detail::parse_bert(r, c);
     else detail::parse_gpt2(r, c);
@@ -464,6 +468,14 @@ inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string
   else if (c.model_type == "mistral") c.sliding_window = r.integer_or("sliding_window", 0, 1, L::max_positions);
   else c.qkv_bias = c.o_bias = r.boolean_or("attention_bias", false);  // llama, qwen3, gemma
   c.qk_norm = c.model_type == "qwen3";
+  if (c.model_type == "mixtral") {  // MixtralConfig defaults: 8 experts, top-2
+    c.num_experts = r.integer_or("num_local_experts", 8, 1, L::max_experts);
+    c.experts_per_token = r.integer_or("num_experts_per_tok", 2, 1, L::max_experts);
+    check(c.experts_per_token <= c.num_experts, source, ": num_experts_per_tok (", c.experts_per_token,
+          ") exceeds num_local_experts (", c.num_experts, ")");
+    check(!r.has("sliding_window"), source,
+          ": sliding_window is not supported for mixtral (the published Mixtral configs have null)");
+  }
   if (gemma) c.embed_scale = std::sqrt(double(c.hidden_size));
 
   detail::parse_special_ids(r, c);

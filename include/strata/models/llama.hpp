@@ -1,4 +1,4 @@
-// The decoder families (Llama, Mistral, Qwen2, Qwen3, Gemma, GPT-2) as compositions of
+// The decoder families (Llama, Mistral, Mixtral, Qwen2, Qwen3, Gemma, GPT-2) as compositions of
 // layer templates, and the mapping from a Hugging Face config.json to one of
 // them.
 #pragma once
@@ -15,6 +15,7 @@
 #include "strata/layers/decoder_block.hpp"
 #include "strata/layers/ffn.hpp"
 #include "strata/layers/layernorm.hpp"
+#include "strata/layers/moe.hpp"
 #include "strata/layers/rmsnorm.hpp"
 #include "strata/layers/rope.hpp"
 #include "strata/models/causal_lm.hpp"
@@ -31,6 +32,13 @@ using Qwen3Block =
                  GatedFFN<SiLU>>;
 // Gemma: (1 + w) RMSNorms, GeGLU with the tanh GELU, embeddings × √hidden (GemmaArch).
 using GemmaBlock = DecoderBlock<GemmaRMSNorm, SelfAttention<Rope<RotateHalf>, Causal>, GatedFFN<GELUTanh>>;
+
+// Mixtral: Mistral's attention (full causal: the published configs have no
+// window) with a top-2-of-8 mixture of SwiGLU experts in block_sparse_moe.
+struct MixtralNames : LlamaNames {
+  static constexpr const char* ffn = "block_sparse_moe";
+};
+using MixtralBlock = DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, Causal>, SparseMoE<SiLU>, MixtralNames>;
 
 struct GPT2Names {
   static constexpr const char* attn_norm = "ln_1";
@@ -56,6 +64,8 @@ template <class W = float>
 using Qwen3 = CausalLM<Qwen3Block, W>;
 template <class W = float>
 using Gemma = CausalLM<GemmaBlock, W, GemmaArch>;
+template <class W = float>
+using Mixtral = CausalLM<MixtralBlock, W>;
 
 enum class WeightType { F32, BF16, F16 };
 
@@ -76,6 +86,7 @@ std::shared_ptr<const LanguageModel> load_decoder(const io::Checkpoint& ck, cons
         " (compose a block with the activation you need; docs/VARIANTS.md)");
   // (An attention_bias the composition lacks is refused by SelfAttention::load.)
   if (c.model_type == "gemma") return CausalLM<GemmaBlock, W, GemmaArch>::load(ck, c, "gemma", opt);
+  if (c.model_type == "mixtral") return CausalLM<MixtralBlock, W>::load(ck, c, "mixtral", opt);
   if (c.model_type == "qwen3") return CausalLM<Qwen3Block, W>::load(ck, c, "qwen3", opt);
   if (c.model_type == "qwen2") return CausalLM<Qwen2Block, W>::load(ck, c, "qwen2", opt);
   if (c.model_type == "mistral" && c.sliding_window > 0)
