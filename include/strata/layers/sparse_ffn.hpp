@@ -71,6 +71,10 @@ class SparseDown {
         if (ht[i] != 0.0f) nz[std::size_t(n++)] = std::int32_t(i);
     }
     start[std::size_t(T)] = n;
+    // The workers see these through pointers: a thread_local named inside the
+    // lambda would be each worker's own (empty) one.
+    const std::int32_t* units = nz.data();
+    const std::int64_t* first = start.data();
     const std::int64_t chunks = (out_ + kColumns - 1) / kColumns, tiles = (T + kTokens - 1) / kTokens;
     pool.parallel_for(tiles * chunks, [&](std::int64_t b, std::int64_t e) {
       for (std::int64_t item = b; item < e; ++item) {
@@ -81,8 +85,8 @@ class SparseDown {
           if (bias_.empty()) std::fill(yt, yt + w, 0.0f);
           else std::copy(bias_.data() + c0, bias_.data() + c1, yt);
           const float* ht = h + t * in_;
-          for (std::int64_t j = start[std::size_t(t)]; j < start[std::size_t(t + 1)]; ++j) {
-            const std::int64_t i = nz[std::size_t(j)];
+          for (std::int64_t j = first[t]; j < first[t + 1]; ++j) {
+            const std::int64_t i = units[j];
             const D* row = wt_.row(i) + c0;
             if constexpr (std::is_same_v<D, float>) {
               kernels::axpy(ht[i], row, yt, w);
