@@ -3,15 +3,16 @@
 # ~110M Llama checkpoint with f32, bf16 and f16 weights (each figure next to the
 # limits measured in the same run), `generate` on TinyStories-656K, encoder
 # throughput on MiniLM-L6 and BERT-base shapes, the cost of each variant
-# primitive (strata-variant-bench), and the kernel
+# primitive (strata-variant-bench), decode speed and memory of the bounded
+# KV-cache policies as the context grows (strata-cache-bench), and the kernel
 # microbenchmarks on every target this CPU runs. Prints a Markdown
 # report for bench/RESULTS.md; raw results (JSON) go to $STRATA_BENCH_DIR.
 #
 #   bash bench/run_suite.sh [BUILD_DIR] [THREADS] [REPEATS]
 #
 # BUILD_DIR (default build/release) needs a release build of make-model,
-# generate, strata-limits, strata-bench, strata-embed-bench, strata-variant-bench
-# and strata-microbench
+# generate, strata-limits, strata-bench, strata-embed-bench, strata-variant-bench,
+# strata-cache-bench and strata-microbench
 # (cmake --preset release && cmake --build --preset release). THREADS defaults
 # to 2, REPEATS (timed runs after one warm-up; medians reported) to 5.
 #
@@ -180,6 +181,12 @@ fi
 if [ -x "$BUILD/strata-variant-bench" ]; then
   echo
   "$BUILD/strata-variant-bench" --threads "$THREADS" --repeats "$REPEATS"
+fi
+
+# ---- bounded KV-cache policies: decode tok/s and cache bytes at 1k and 8k context ----
+if [ -x "$BUILD/strata-cache-bench" ]; then
+  echo
+  "$BUILD/strata-cache-bench" --threads "$THREADS" --contexts 1024,8192 2>/dev/null
 fi
 
 # ---- kernel microbenchmarks: every kernel on every target, single-threaded ----

@@ -15,6 +15,7 @@
 #include "strata/layers/ffn.hpp"
 #include "strata/layers/layernorm.hpp"
 #include "strata/layers/linear.hpp"
+#include "strata/layers/linear_attention.hpp"
 #include "strata/layers/moe.hpp"
 #include "strata/layers/rmsnorm.hpp"
 #include "strata/layers/rope.hpp"

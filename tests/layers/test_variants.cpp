@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -187,8 +188,10 @@ std::shared_ptr<const LanguageModel> load_composed(const std::string& dir) {
 }
 
 // Prefill in `chunks` pieces (logits of every prompt position), then greedy decoding.
+using LoopExit = std::function<bool(std::int64_t, std::int64_t, std::int64_t, const float*)>;
+
 void check_model(const std::string& name, const std::shared_ptr<const LanguageModel>& model, int threads,
-                 int chunks) {
+                 int chunks, const LoopExit& exit = {}) {
   const auto ref = test::read_json(test::fixture_path("variants/" + name + "/reference.json"));
   const auto prompt = ref["prompt_ids"].get<std::vector<std::int32_t>>();
   const auto decode = ref["decode_ids"].get<std::vector<std::int32_t>>();
@@ -197,6 +200,7 @@ void check_model(const std::string& name, const std::shared_ptr<const LanguageMo
   so.context = std::int64_t(prompt.size() + decode.size());
   so.threads = threads;
   Session s(model, so);
+  s.set_loop_exit(exit);
   std::size_t done = 0;
   for (int c = 0; c < chunks; ++c) {
     const std::size_t end = prompt.size() * std::size_t(c + 1) / std::size_t(chunks);
@@ -258,6 +262,16 @@ TEST_CASE("decoders composed from the variants match the float64 reference", "[m
                 chunks);
     check_model("deepnorm-sigmoid", load_composed<SparseDeepNorm>(dir("deepnorm-sigmoid")), threads, chunks);
   }
+  SECTION("looped depth: 2 layers applied 3 times, per-loop LoRA, early exit at odd decode positions") {
+    const auto m = load_causal_lm(dir("looped-lora"));  // a llama config with strata_variants.loops
+    CHECK(m->config().num_layers == 6);                  // the effective depth (and the KV cache's)
+    std::int64_t calls = 0;
+    check_model("looped-lora", m, threads, chunks, [&](std::int64_t pass, std::int64_t p0, std::int64_t T, const float*) {
+      ++calls;
+      return T == 1 && p0 % 2 == 1 && pass == 0;  // the reference's "odd_decode" rule
+    });
+    CHECK(calls > 0);
+  }
   SECTION("clipped softmax, Gemma norms, GELU MLP, GQA") {
     check_model("clipped-gelu", load_composed<ClippedGeluBlock, GemmaArch>(dir("clipped-gelu")), threads, chunks);
   }
@@ -281,6 +295,34 @@ TEST_CASE("variant compositions refuse configs and checkpoints that do not fit t
     test::write_text(tmp / "config.json", cfg.dump());
     std::filesystem::copy_file(dir("qwen3") + "/model.safetensors", tmp / "model.safetensors");
     CHECK_THROWS_WITH(load_causal_lm(tmp.path()), Catch::Contains("attention bias policy does not match the config"));
+  }
+  // Looped depth: configs and compositions that cannot run the loops as asked.
+  {
+    const auto edited = [&](const std::function<void(nlohmann::json&)>& edit) {
+      auto tmp = std::make_unique<test::TempDir>();
+      auto cfg = test::read_json(dir("looped-lora") + "/config.json");
+      edit(cfg);
+      test::write_text(*tmp / "config.json", cfg.dump());
+      std::filesystem::copy_file(dir("looped-lora") + "/model.safetensors", *tmp / "model.safetensors");
+      return tmp;
+    };
+    // More loops than the checkpoint has deltas for: the first missing one is named.
+    auto more = edited([](nlohmann::json& c) { c["strata_variants"]["loops"] = 4; });
+    CHECK_THROWS_WITH(load_causal_lm(more->path()), Catch::Contains("lora_A.loop3.weight"));
+    auto no_loops = edited([](nlohmann::json& c) { c["strata_variants"]["loops"] = 1; });
+    CHECK_THROWS_WITH(load_causal_lm(no_loops->path()), Catch::Contains("'loop_lora_rank' needs 'loops' > 1"));
+    auto zero = edited([](nlohmann::json& c) { c["strata_variants"]["loops"] = 0; });
+    CHECK_THROWS_WITH(load_causal_lm(zero->path()), Catch::Contains("'loops' = 0 is out of range [1, 64]"));
+    // An FFN without per-loop deltas (the MLP) in a composition asked for them.
+    using MLPBlock = DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, Causal>, MLP<GELU, LlamaMLPNames>>;
+    CHECK_THROWS_WITH(load_composed<MLPBlock>(dir("looped-lora")), Catch::Contains("no per-loop LoRA deltas"));
+    // Early exit shares K/V rows by position: a bounded cache is refused when the hook fires.
+    auto windowed = edited([](nlohmann::json& c) { c["model_type"] = "mistral", c["sliding_window"] = 8; });
+    using RingBlock = DecoderBlock<RMSNorm, SelfAttention<Rope<RotateHalf>, RingWindow>, GatedFFN<SiLU>>;
+    const auto ring = load_composed<RingBlock>(windowed->path().string());
+    Session s(ring);
+    s.set_loop_exit([](std::int64_t, std::int64_t, std::int64_t, const float*) { return true; });
+    CHECK_THROWS_WITH(s.step(3), Catch::Contains("needs a linear KV cache"));
   }
   // The built-in llama composition is SwiGLU: a relu config is refused by name.
   CHECK_THROWS_WITH(load_causal_lm(dir("alibi-gated")), Catch::Contains("activation relu"));

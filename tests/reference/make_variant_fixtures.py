@@ -99,6 +99,15 @@ CASES = {
          "router_aux_loss_coef": 0.02, "output_router_logits": False, "torch_dtype": "float32"},
         {"norm": "rms", "block": "prenorm", "pos": "rope", "score": "softmax", "qk_norm": False,
          "gate": False, "ffn": "moe", "act": "silu"}),
+    # Looped depth: 2 unique Llama layers applied 3 times, with rank-2 LoRA deltas per pass on every
+    # projection; one-token calls at odd positions exit after the first pass (the test's hook).
+    "looped-lora": (
+        {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+         "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 96, "max_position_embeddings": 64,
+         "rms_norm_eps": 1e-6, "hidden_act": "silu", "tie_word_embeddings": False,
+         "strata_variants": {"loops": 3, "loop_lora_rank": 2}},
+        {"norm": "rms", "block": "prenorm", "pos": "rope", "score": "softmax", "qk_norm": False,
+         "gate": False, "ffn": "gated", "act": "silu", "exit": "odd_decode"}),
 }
 
 
@@ -144,6 +153,17 @@ def make_weights(cfg, comp, rng):
             mat(p + "mlp.gate_proj.weight", I, H)
         mat(p + "mlp.up_proj.weight", I, H)
         mat(p + "mlp.down_proj.weight", H, I)
+    v = cfg.get("strata_variants", {})
+    r = v.get("loop_lora_rank", 0)
+    for l in range(cfg["num_hidden_layers"] if r else 0):
+        p = f"model.layers.{l}."
+        shapes = {"self_attn.q_proj": (nh * hd, H), "self_attn.k_proj": (kv * hd, H),
+                  "self_attn.v_proj": (kv * hd, H), "self_attn.o_proj": (H, nh * hd),
+                  "mlp.gate_proj": (I, H), "mlp.up_proj": (I, H), "mlp.down_proj": (H, I)}
+        for i in range(v["loops"]):
+            for name, (out, inp) in shapes.items():
+                t.append((f"{p}{name}.lora_A.loop{i}.weight", rng.normal(0.0, 0.1, (r, inp))))
+                t.append((f"{p}{name}.lora_B.loop{i}.weight", rng.normal(0.0, 0.1, (out, r))))
     norm("model.norm", H)
     if not cfg.get("tie_word_embeddings"):
         mat("lm_head.weight", V, H)

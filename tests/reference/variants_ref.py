@@ -14,6 +14,12 @@ A composition is a dict (it is also written into each fixture's reference.json):
               | "moe" (Mixtral: block_sparse_moe, config num_local_experts / num_experts_per_tok)
     act       "silu" | "gelu" | "gelu_tanh" | "relu" | "relu2"
     embed_scale  float (Gemma: sqrt(hidden))
+    exit      optional: "odd_decode" (looped models: a one-token call at an odd position stops
+              after the first pass; the skipped passes' caches get that pass's K/V)
+
+Looped depth comes from config strata_variants: "loops" N (the layers applied N times, cache
+entry pass * L + l) and "loop_lora_rank" r (per-pass LoRA deltas "<proj>.lora_A.loop<i>" [r, in],
+"<proj>.lora_B.loop<i>" [out, r] on every projection: y = W x + B_i (A_i x)).
 """
 
 import math
@@ -119,6 +125,8 @@ class Decoder:
             "clip_zeta": v.get("clip_zeta", 1.0),
         }
         self.alpha = v.get("deepnorm_alpha", (2.0 * self.L) ** 0.25)
+        self.loops = v.get("loops", 1)
+        self.loop = 0  # the pass being run (selects the LoRA deltas)
         self.slopes = alibi_slopes(self.H)
         self.route_margin = math.inf
         self.embed = W["model.embed_tokens.weight"]
@@ -138,6 +146,9 @@ class Decoder:
 
     def lin(self, x, name, bias=False):
         y = x @ self.W[name + ".weight"].T
+        a = self.W.get(f"{name}.lora_A.loop{self.loop}.weight")
+        if a is not None:  # Relaxed Recursive Transformers: W x + B_i (A_i x)
+            y = y + (x @ a.T) @ self.W[f"{name}.lora_B.loop{self.loop}.weight"].T
         return y + self.W[name + ".bias"] if bias else y
 
     def attention(self, l, x, positions, cache):
@@ -202,20 +213,32 @@ class Decoder:
 
     def new_cache(self):
         return [{"k": np.zeros((0, self.KV, self.hd)), "v": np.zeros((0, self.KV, self.hd))}
-                for _ in range(self.L)]
+                for _ in range(self.L * self.loops)]
 
     def forward(self, ids, cache):
         """Logits [len(ids), vocab] for ids fed after what the cache holds."""
         p0 = cache[0]["k"].shape[0]
         positions = list(range(p0, p0 + len(ids)))
         x = self.embed[np.asarray(ids)] * self.comp.get("embed_scale", 1.0)
-        for l in range(self.L):
-            pre = f"model.layers.{l}."
-            if self.comp["block"] == "prenorm":
-                x = x + self.attention(l, self.norm(x, pre + "input_layernorm"), positions, cache[l])
-                x = x + self.ffn(l, self.norm(x, pre + "post_attention_layernorm"))
-            else:  # DeepNet: x_{l+1} = LN(alpha * x_l + G(x_l))
-                x = self.norm(self.alpha * x + self.attention(l, x, positions, cache[l]), pre + "input_layernorm")
-                x = self.norm(self.alpha * x + self.ffn(l, x), pre + "post_attention_layernorm")
+        n = len(ids)
+        for self.loop in range(self.loops):
+            for l in range(self.L):
+                pre = f"model.layers.{l}."
+                c = cache[self.loop * self.L + l]
+                if self.comp["block"] == "prenorm":
+                    x = x + self.attention(l, self.norm(x, pre + "input_layernorm"), positions, c)
+                    x = x + self.ffn(l, self.norm(x, pre + "post_attention_layernorm"))
+                else:  # DeepNet: x_{l+1} = LN(alpha * x_l + G(x_l))
+                    x = self.norm(self.alpha * x + self.attention(l, x, positions, c), pre + "input_layernorm")
+                    x = self.norm(self.alpha * x + self.ffn(l, x), pre + "post_attention_layernorm")
+            last = self.loop + 1 == self.loops
+            if not last and self.comp.get("exit") == "odd_decode" and n == 1 and p0 % 2 == 1:
+                for j in range(self.loop + 1, self.loops):  # MoR-style KV sharing for the skipped passes
+                    for l in range(self.L):
+                        src, dst = cache[self.loop * self.L + l], cache[j * self.L + l]
+                        dst["k"] = np.concatenate([dst["k"], src["k"][-n:]], axis=0)
+                        dst["v"] = np.concatenate([dst["v"], src["v"][-n:]], axis=0)
+                break
+        self.loop = 0
         x = self.norm(x, "model.norm")
         return x @ self.head.T

@@ -87,6 +87,11 @@ struct VariantParams {
   double clip_gamma = -0.03;             // ClippedSoftmax: clip((ζ - γ)·softmax + γ, 0, 1)
   double clip_zeta = 1.0;
   std::optional<double> deepnorm_alpha;  // DeepNormBlock residual scale; default (2·num_layers)^(1/4)
+  std::int64_t sink_tokens = 4;          // SinkWindow: attention sinks kept besides the window (StreamingLLM)
+  std::int64_t kv_budget = 0;            // A2SF: KV slots per layer and KV head; 0: not set
+  double a2sf_forgetting = 0.9;          // A2SF: forgetting factor λ in (0, 1]
+  std::int64_t loops = 1;                // looped depth: the blocks applied this many times (shared weights)
+  std::int64_t loop_lora_rank = 0;       // looped depth: rank of the per-loop LoRA deltas (0: none)
 };
 
 struct ModelConfig {
@@ -385,7 +390,9 @@ inline void parse_gpt2(const ConfigReader& r, ModelConfig& c) {
   parse_special_ids(r, c);
 }
 
-// "strata_variants": {"sigmoid_bias": b, "clip_gamma": g, "clip_zeta": z, "deepnorm_alpha": a}.
+// "strata_variants": {"sigmoid_bias": b, "clip_gamma": g, "clip_zeta": z, "deepnorm_alpha": a,
+//                     "sink_tokens": s, "kv_budget": n, "a2sf_forgetting": f,
+//                     "loops": n, "loop_lora_rank": r}.
 inline VariantParams parse_variants(const ConfigReader& r) {
   VariantParams v;
   if (!r.has("strata_variants")) return v;
@@ -394,13 +401,24 @@ inline VariantParams parse_variants(const ConfigReader& r) {
   ConfigReader s(j, src);
   for (const auto& [key, value] : j.items()) {
     (void)value;
-    check(key == "sigmoid_bias" || key == "clip_gamma" || key == "clip_zeta" || key == "deepnorm_alpha", src,
-          ": unknown field ", shown(key), " (known: sigmoid_bias, clip_gamma, clip_zeta, deepnorm_alpha)");
+    check(key == "sigmoid_bias" || key == "clip_gamma" || key == "clip_zeta" || key == "deepnorm_alpha" ||
+              key == "sink_tokens" || key == "kv_budget" || key == "a2sf_forgetting" || key == "loops" ||
+              key == "loop_lora_rank",
+          src, ": unknown field ", shown(key),
+          " (known: sigmoid_bias, clip_gamma, clip_zeta, deepnorm_alpha, sink_tokens, kv_budget, a2sf_forgetting, "
+          "loops, loop_lora_rank)");
   }
   if (s.has("sigmoid_bias")) v.sigmoid_bias = s.number_or("sigmoid_bias", 0.0, -1e6, 1e6);
   v.clip_gamma = s.number_or("clip_gamma", v.clip_gamma, -1.0, 0.0);
   v.clip_zeta = s.number_or("clip_zeta", v.clip_zeta, 1.0, 2.0);
   if (s.has("deepnorm_alpha")) v.deepnorm_alpha = s.number_or("deepnorm_alpha", 1.0, 1e-6, 1e6);
+  v.sink_tokens = s.integer_or("sink_tokens", v.sink_tokens, 0, ConfigLimits::max_positions);
+  v.kv_budget = s.integer_or("kv_budget", v.kv_budget, 1, ConfigLimits::max_positions);
+  v.a2sf_forgetting = s.number_or("a2sf_forgetting", v.a2sf_forgetting, 0.0, 1.0);
+  check(v.a2sf_forgetting > 0, src, ": field 'a2sf_forgetting' = ", v.a2sf_forgetting, " is out of range (0, 1]");
+  v.loops = s.integer_or("loops", v.loops, 1, 64);
+  v.loop_lora_rank = s.integer_or("loop_lora_rank", v.loop_lora_rank, 0, 4096);
+  check(v.loop_lora_rank == 0 || v.loops > 1, src, ": field 'loop_lora_rank' needs 'loops' > 1");
   return v;
 }
 

@@ -2,7 +2,9 @@
 // composed from policies:
 //   PosEnc — Rope<RotateHalf> / Rope<Interleaved>, NoRope
 //   Mask   — Causal, or SlidingWindow (Mistral: a query at position i sees keys
-//            at i - window < j <= i)
+//            at i - window < j <= i) over a linear cache; or a bounded cache
+//            policy of layers/cache_policies.hpp (RingWindow, SinkWindow,
+//            A2SF), whose cache holds a fixed number of slots per KV head
 //   Bias   — NoBias, QKVBias (Qwen2), QKVOBias (Llama attention_bias, GPT-2, BERT)
 //   Names  — where the projections are in the checkpoint: LlamaAttnNames
 //            (q_proj, k_proj, v_proj, o_proj), GPT2AttnNames (one fused Conv1D
@@ -19,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "strata/core/thread_pool.hpp"
@@ -26,7 +29,9 @@
 #include "strata/kernels/attention.hpp"
 #include "strata/kernels/vector.hpp"
 #include "strata/layers/attention_variants.hpp"
+#include "strata/layers/cache_policies.hpp"
 #include "strata/layers/linear.hpp"
+#include "strata/layers/loop_lora.hpp"
 
 namespace strata {
 
@@ -34,12 +39,16 @@ namespace strata {
 // same as the attention kernels' window: the positions a query sees counting
 // itself, 0 for unlimited.
 struct Causal {
+  static constexpr bool bounded = false;
   void init(const ModelConfig&) {}
+  std::int64_t slots(std::int64_t context) const { return context; }
   std::int64_t first_visible(std::int64_t) const { return 0; }
   std::int64_t window() const { return 0; }
 };
 
 struct SlidingWindow {
+  static constexpr bool bounded = false;
+  std::int64_t slots(std::int64_t context) const { return context; }
   void init(const ModelConfig& c) {
     check(c.sliding_window > 0, "SlidingWindow attention needs a positive sliding_window in the config");
     window_ = c.sliding_window;
@@ -101,10 +110,19 @@ class AttnProjections {
     }
     if constexpr (Names::conv1d) o_.load(ck, MatrixSource{{p + Names::o}, {c.hidden_size}, true}, qd_, Bias::o, c.quant);
     else o_.load(ck, p + Names::o, c.hidden_size, qd_, Bias::o, c.quant);
+    if (c.variants.loop_lora_rank > 0) {  // Relaxed Recursive Transformers: per-loop deltas on q, k, v, o
+      check(!Names::fuse, prefix, ": per-loop LoRA needs separate q/k/v projections (this layout fuses them)");
+      lora_[0].load(ck, p + Names::q, qd_, c.hidden_size, c);
+      lora_[1].load(ck, p + Names::k, kvd_, c.hidden_size, c);
+      lora_[2].load(ck, p + Names::v, kvd_, c.hidden_size, c);
+      lora_[3].load(ck, p + Names::o, c.hidden_size, qd_, c);
+    }
   }
 
-  // xn [T, hidden] → q [T, q_dim], k, v [T, kv_dim].
-  void qkv(const float* xn, std::int64_t T, float* q, float* k, float* v, ThreadPool& pool) const {
+  // xn [T, hidden] → q [T, q_dim], k, v [T, kv_dim]; `loop`: the pass of a
+  // looped model (its LoRA deltas, if any).
+  void qkv(const float* xn, std::int64_t T, float* q, float* k, float* v, ThreadPool& pool,
+           std::int64_t loop = 0) const {
     if constexpr (Names::fuse) {
       thread_local std::vector<float> fused;  // per calling thread: sessions on other threads use their own
       const std::int64_t n = qd_ + 2 * kvd_;
@@ -120,34 +138,52 @@ class AttnProjections {
       q_.forward(xn, T, q, pool);
       k_.forward(xn, T, k, pool);
       v_.forward(xn, T, v, pool);
+      lora_[0].add(xn, T, loop, q, pool);
+      lora_[1].add(xn, T, loop, k, pool);
+      lora_[2].add(xn, T, loop, v, pool);
     }
   }
 
-  void out(const float* ctx, std::int64_t T, float* y, ThreadPool& pool) const { o_.forward(ctx, T, y, pool); }
+  void out(const float* ctx, std::int64_t T, float* y, ThreadPool& pool, std::int64_t loop = 0) const {
+    o_.forward(ctx, T, y, pool);
+    lora_[3].add(ctx, T, loop, y, pool);
+  }
 
   std::size_t bytes() const {
+    std::size_t lora = 0;
+    for (const LoopLoRA& l : lora_) lora += l.bytes();
     if constexpr (Names::fuse) return qkv_.bytes() + o_.bytes();
-    else return q_.bytes() + k_.bytes() + v_.bytes() + o_.bytes();
+    else return q_.bytes() + k_.bytes() + v_.bytes() + o_.bytes() + lora;
   }
 
  private:
   Linear<W> q_, k_, v_, qkv_, o_;
+  LoopLoRA lora_[4];  // q, k, v, o
   std::int64_t qd_ = 0, kvd_ = 0;
 };
 
-// One layer's slice of the KV cache: [kv_heads][capacity][head_dim] for K and V.
+// One layer's slice of the KV cache: [kv_heads][capacity][head_dim] for K and
+// V, `capacity` rows (slots) per KV head: a row per position for a linear
+// cache, a fixed number for the bounded policies (layers/cache_policies.hpp),
+// which also keep per slot the position it holds and a score
+// ([kv_heads][capacity] each; null for a linear cache).
 struct KVLayerView {
   float* k;
   float* v;
   std::int64_t capacity;
   std::int64_t head_dim;
-  float* k_at(std::int64_t kv_head, std::int64_t pos) const { return k + (kv_head * capacity + pos) * head_dim; }
-  float* v_at(std::int64_t kv_head, std::int64_t pos) const { return v + (kv_head * capacity + pos) * head_dim; }
+  std::int64_t* pos = nullptr;
+  float* score = nullptr;
+  float* k_at(std::int64_t kv_head, std::int64_t row) const { return k + (kv_head * capacity + row) * head_dim; }
+  float* v_at(std::int64_t kv_head, std::int64_t row) const { return v + (kv_head * capacity + row) * head_dim; }
+  std::int64_t* pos_at(std::int64_t kv_head) const { return pos + kv_head * capacity; }
+  float* score_at(std::int64_t kv_head) const { return score + kv_head * capacity; }
 };
 
 // Scratch for attention over T tokens: q [T, q_dim], k/v [T, kv_dim], ctx [T, q_dim].
 struct AttentionScratch {
   float *q, *k, *v, *ctx;
+  std::int64_t loop = 0;  // looped depth: the pass over the blocks (selects the per-loop LoRA deltas)
 };
 
 // Query rows per prefill work item (the kernel tiles them further).
@@ -166,10 +202,18 @@ inline std::int64_t attention_decode_splits(std::int64_t n, std::int64_t heads, 
 template <class PosEnc, class Mask, class Bias = NoBias, class Names = LlamaAttnNames, class Score = Softmax,
           class QKNorm = NoQKNorm, class Gate = NoGate>
 struct SelfAttention {
+  static_assert(!is_bounded_mask<Mask> || std::is_same_v<Score, Softmax>,
+                "the bounded cache policies (RingWindow, SinkWindow, A2SF) attend with softmax scores only");
   template <class W>
   class layer {
    public:
     using pos_encoding = PosEnc;
+    // The cache this layer needs: rows per KV head for `context` positions,
+    // and whether it keeps per-slot positions and scores.
+    static constexpr bool cache_slot_state = is_bounded_mask<Mask>;
+    std::int64_t cache_slots(std::int64_t context) const { return mask_.slots(context); }
+    // Per-loop LoRA deltas (looped depth) on q, k, v, o: separate projections only.
+    static constexpr bool loop_lora = !Names::fuse;
 
     void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
       check(Bias::qkv == c.qkv_bias && Bias::o == c.o_bias, prefix,
@@ -193,7 +237,7 @@ struct SelfAttention {
                  const float* sin, const KVLayerView& cache, const AttentionScratch& s, float* out,
                  ThreadPool& pool) const {
       const std::int64_t hd = head_dim_, half = hd / 2, qd = heads_ * hd, kvd = kv_heads_ * hd;
-      proj_.qkv(xn, T, s.q, s.k, s.v, pool);  // q = q_proj(x), k = k_proj(x), v = v_proj(x)
+      proj_.qkv(xn, T, s.q, s.k, s.v, pool, s.loop);  // q = q_proj(x), k = k_proj(x), v = v_proj(x)
       for (std::int64_t t = 0; t < T; ++t) {  // q, k = apply_rotary_pos_emb(q_norm(q), k_norm(k), cos, sin)
         const float* c = cos + t * half;
         const float* sn = sin + t * half;
@@ -205,15 +249,19 @@ struct SelfAttention {
           float* kk = s.k + t * kvd + g * hd;
           qk_norm_.apply_k(kk);
           rope.apply(kk, c, sn);
-          std::copy(kk, kk + hd, cache.k_at(g, p0 + t));
-          const float* vv = s.v + t * kvd + g * hd;
-          std::copy(vv, vv + hd, cache.v_at(g, p0 + t));
+          if constexpr (!is_bounded_mask<Mask>) {
+            std::copy(kk, kk + hd, cache.k_at(g, p0 + t));
+            const float* vv = s.v + t * kvd + g * hd;
+            std::copy(vv, vv + hd, cache.v_at(g, p0 + t));
+          }
         }
       }
       // attn_output = softmax(q·kᵀ/√d + mask)·v per query head; head h reads KV head h / group.
-      const std::int64_t group = heads_ / kv_heads_, window = mask_.window();
+      const std::int64_t group = heads_ / kv_heads_;
       const float scale = 1.0f / std::sqrt(float(hd));
-      if constexpr (!Score::fast) {  // generic path: one work item per (head, query)
+      if constexpr (is_bounded_mask<Mask>) {
+        attend_slots(s, T, p0, cache, group, scale, pool);
+      } else if constexpr (!Score::fast) {  // generic path: one work item per (head, query)
         pool.parallel_for(heads_ * T, [&](std::int64_t b, std::int64_t e) {
           thread_local std::vector<float> scores;
           for (std::int64_t i = b; i < e; ++i) {
@@ -227,20 +275,70 @@ struct SelfAttention {
           for (std::int64_t i = b; i < e; ++i) {
             const std::int64_t h = i / blocks, t0 = i % blocks * kAttentionQueryRows, g = h / group;
             kernels::attention_prefill(s.q + t0 * qd + h * hd, qd, std::min(kAttentionQueryRows, T - t0), p0 + t0,
-                                       cache.k_at(g, 0), cache.v_at(g, 0), hd, window, scale,
+                                       cache.k_at(g, 0), cache.v_at(g, 0), hd, mask_.window(), scale,
                                        s.ctx + t0 * qd + h * hd, qd);
           }
         });
       } else {
-        decode(s.q, p0, cache, group, window, scale, s.ctx, pool);
+        decode(s.q, p0, cache, group, mask_.window(), scale, s.ctx, pool);
       }
       gate_.apply(xn, T, s.ctx, pool);  // attn_output * sigmoid(g_proj(x)) per head
-      proj_.out(s.ctx, T, out, pool);   // o_proj(attn_output)
+      proj_.out(s.ctx, T, out, pool, s.loop);  // o_proj(attn_output)
     }
 
     std::size_t bytes() const { return proj_.bytes() + qk_norm_.bytes() + gate_.bytes(); }
 
    private:
+    // The bounded policies: the T tokens one after another, one work item per
+    // KV head (its slots, positions and scores are its own). Token t takes a
+    // slot (its own position's while slots are free, else the policy's
+    // choice), then the group's query heads attend over the occupied slots,
+    // rows 0 .. min(pos + 1, slots) - 1; a scoring policy (A2SF) then folds
+    // the weights each slot received, summed over the group, into its score.
+    void attend_slots(const AttentionScratch& s, std::int64_t T, std::int64_t p0, const KVLayerView& cache,
+                      std::int64_t group, float scale, ThreadPool& pool) const {
+      const std::int64_t hd = head_dim_, qd = heads_ * hd, kvd = kv_heads_ * hd, slots = cache.capacity;
+      pool.parallel_for(kv_heads_, [&](std::int64_t b, std::int64_t e) {
+        thread_local std::vector<float> buf;  // weights of one query, their sum over the group
+        if (std::int64_t(buf.size()) < 2 * slots) buf.resize(std::size_t(2 * slots));
+        float *w = buf.data(), *sum = w + slots;
+        for (std::int64_t g = b; g < e; ++g) {
+          std::int64_t* spos = cache.pos_at(g);
+          float* sscore = cache.score_at(g);
+          const float *K = cache.k_at(g, 0), *V = cache.v_at(g, 0);
+          for (std::int64_t t = 0; t < T; ++t) {
+            const std::int64_t pos = p0 + t;
+            const std::int64_t slot = pos < slots ? pos : mask_.slot(pos, slots, spos, sscore);
+            std::copy(s.k + t * kvd + g * hd, s.k + t * kvd + (g + 1) * hd, cache.k_at(g, slot));
+            std::copy(s.v + t * kvd + g * hd, s.v + t * kvd + (g + 1) * hd, cache.v_at(g, slot));
+            spos[slot] = pos;
+            sscore[slot] = 0.0f;
+            const std::int64_t n = std::min(pos + 1, slots);
+            if constexpr (Mask::scores) std::fill(sum, sum + n, 0.0f);
+            for (std::int64_t h = g * group; h < (g + 1) * group; ++h) {
+              const float* q = s.q + t * qd + h * hd;
+              float* out = s.ctx + t * qd + h * hd;
+              if constexpr (Mask::scores) {  // softmax weights kept: out = Σ w_j v_j
+                for (std::int64_t j = 0; j < n; ++j) w[j] = kernels::dot(q, K + j * hd, hd) * scale;
+                kernels::softmax_inplace(w, n);
+                std::fill(out, out + hd, 0.0f);
+                for (std::int64_t j = 0; j < n; ++j) {
+                  kernels::axpy(w[j], V + j * hd, out, hd);
+                  sum[j] += w[j];
+                }
+              } else {
+                float m = 0, l = 0;
+                kernels::attention_partial(q, K, V, n, hd, scale, out, &m, &l);
+                const float inv = 1.0f / l;
+                for (std::int64_t d = 0; d < hd; ++d) out[d] *= inv;
+              }
+            }
+            mask_.update(sum, sscore, n);
+          }
+        }
+      });
+    }
+
     // One query at `pos` of head h over its visible keys (KV head g): scores
     // q·k·scale, the Score policy's weights, the weighted sum of values.
     void attend_scored(const float* q, std::int64_t h, std::int64_t pos, const KVLayerView& cache, std::int64_t g,

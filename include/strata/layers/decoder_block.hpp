@@ -53,6 +53,25 @@ class BlockParts {
 
   std::size_t bytes() const { return attn_norm_.bytes() + attn_.bytes() + ffn_norm_.bytes() + ffn_.bytes(); }
 
+  // Whether both parts apply per-loop LoRA deltas (layers/loop_lora.hpp), as
+  // a looped model with strata_variants.loop_lora_rank needs.
+  static constexpr bool loop_lora = [] {
+    if constexpr (requires { Attn::template layer<W>::loop_lora; } && requires { FFN::template layer<W>::loop_lora; })
+      return Attn::template layer<W>::loop_lora && FFN::template layer<W>::loop_lora;
+    else return false;
+  }();
+
+  // The KV cache the attention needs (rows per KV head for `context`
+  // positions; per-slot state): see SelfAttention.
+  std::int64_t cache_slots(std::int64_t context) const {
+    if constexpr (requires { attn_.cache_slots(context); }) return attn_.cache_slots(context);
+    else return context;
+  }
+  static constexpr bool cache_slot_state = [] {
+    if constexpr (requires { Attn::template layer<W>::cache_slot_state; }) return Attn::template layer<W>::cache_slot_state;
+    else return false;
+  }();
+
  protected:
   Norm attn_norm_, ffn_norm_;
   typename Attn::template layer<W> attn_;

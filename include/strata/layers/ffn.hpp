@@ -17,6 +17,7 @@
 #include "strata/io/hf_config.hpp"
 #include "strata/kernels/activation.hpp"
 #include "strata/layers/linear.hpp"
+#include "strata/layers/loop_lora.hpp"
 
 namespace strata {
 
@@ -76,6 +77,7 @@ void check_activation(const ModelConfig& c, const std::string& prefix) {
 // Scratch for T tokens: gate and up, [T, intermediate] each.
 struct FFNScratch {
   float *gate, *up;
+  std::int64_t loop = 0;  // looped depth: the pass over the blocks (selects the per-loop LoRA deltas)
 };
 
 template <class Act>
@@ -88,20 +90,32 @@ struct GatedFFN {
       gate_.load(ck, prefix + ".gate_proj", c.intermediate_size, c.hidden_size, false, c.quant);
       up_.load(ck, prefix + ".up_proj", c.intermediate_size, c.hidden_size, false, c.quant);
       down_.load(ck, prefix + ".down_proj", c.hidden_size, c.intermediate_size, false, c.quant);
+      lora_[0].load(ck, prefix + ".gate_proj", c.intermediate_size, c.hidden_size, c);  // looped depth, if asked for
+      lora_[1].load(ck, prefix + ".up_proj", c.intermediate_size, c.hidden_size, c);
+      lora_[2].load(ck, prefix + ".down_proj", c.hidden_size, c.intermediate_size, c);
     }
 
     void forward(const float* xn, std::int64_t T, const FFNScratch& s, float* out, ThreadPool& pool) const {
       const std::int64_t n = T * gate_.out_features();
       gate_.forward(xn, T, s.gate, pool);
       up_.forward(xn, T, s.up, pool);
+      lora_[0].add(xn, T, s.loop, s.gate, pool);
+      lora_[1].add(xn, T, s.loop, s.up, pool);
       Act::gated(s.gate, s.up, n, s.gate);  // act_fn(gate_proj(x)) * up_proj(x)
       down_.forward(s.gate, T, out, pool);
+      lora_[2].add(s.gate, T, s.loop, out, pool);
     }
 
-    std::size_t bytes() const { return gate_.bytes() + up_.bytes() + down_.bytes(); }
+    // Per-loop LoRA deltas (layers/loop_lora.hpp) on every projection.
+    static constexpr bool loop_lora = true;
+
+    std::size_t bytes() const {
+      return gate_.bytes() + up_.bytes() + down_.bytes() + lora_[0].bytes() + lora_[1].bytes() + lora_[2].bytes();
+    }
 
    private:
     Linear<W> gate_, up_, down_;
+    LoopLoRA lora_[3];  // gate, up, down
   };
 };
 

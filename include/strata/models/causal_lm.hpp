@@ -77,6 +77,16 @@ class CausalLM final : public LanguageModel {
                                         const LoadOptions& opt = {}) {
     auto m = std::shared_ptr<CausalLM>(new CausalLM());
     m->cfg_ = c;
+    // Looped depth (strata_variants.loops = N): the checkpoint's blocks are
+    // applied N times with shared weights; the model's depth, and so its KV
+    // cache, is N × num_hidden_layers, which config() reports.
+    m->loops_ = c.variants.loops;
+    m->cfg_.num_layers = c.num_layers * c.variants.loops;
+    if constexpr (requires { block_layer::loop_lora; })
+      check(c.variants.loop_lora_rank == 0 || block_layer::loop_lora,
+            "strata_variants.loop_lora_rank: this composition's attention or FFN has no per-loop LoRA deltas "
+            "(SelfAttention with separate q/k/v projections and GatedFFN have)");
+    else check(c.variants.loop_lora_rank == 0, "strata_variants.loop_lora_rank: this composition has no per-loop LoRA");
     m->name_ = std::move(name) + "<" + weight_type_name<dense>() +
                (is_quantized_v<W> ? ", " + c.quant.describe() + (c.quant.quantize_head ? " +head" : "") : "") + ">";
     // Tied checkpoints store one matrix, under either name.
@@ -116,8 +126,18 @@ class CausalLM final : public LanguageModel {
   std::size_t weight_bytes() const override {
     std::size_t b = norm_.bytes() + head_.bytes() + std::size_t(cfg_.hidden_size) * sizeof(dense) +
                     (positions_.empty() ? 0 : std::size_t(cfg_.hidden_size) * sizeof(float));
-    for (const auto& blk : blocks_) b += blk.bytes();
+    for (const auto& blk : blocks_) b += std::size_t(loops_) * blk.bytes();  // a looped model reads them loops_ times
     return b;
+  }
+
+  std::int64_t cache_slots(std::int64_t context) const override {
+    if constexpr (requires(const block_layer& blk) { blk.cache_slots(context); })
+      return blocks_.front().cache_slots(context);
+    else return context;
+  }
+  bool cache_slot_state() const override {
+    if constexpr (requires { block_layer::cache_slot_state; }) return block_layer::cache_slot_state;
+    else return false;
   }
 
   void forward(std::span<const std::int32_t> tokens, KVCache& cache, DecoderWorkspace& ws, ThreadPool& pool,
@@ -127,6 +147,10 @@ class CausalLM final : public LanguageModel {
     check(T > 0, "forward: no tokens");
     check(p0 + T <= cache.capacity(), "context is full: ", p0, " + ", T, " tokens exceed the session's ",
           cache.capacity(), " positions");
+    check(cache.slots() == cache_slots(cache.capacity()) && cache.slot_state() == cache_slot_state(),
+          "forward: the KV cache (", cache.slots(), " rows per KV head", cache.slot_state() ? ", slot state" : "",
+          ") does not fit ", name_, ", which needs ", cache_slots(cache.capacity()), " rows per KV head",
+          cache_slot_state() ? " with slot state" : "", " for ", cache.capacity(), " positions");
     for (auto id : tokens)
       check(id >= 0 && id < c.vocab_size, "token id ", id, " is out of range [0, ", c.vocab_size, ")");
     ws.ensure(c, T);
@@ -141,11 +165,19 @@ class CausalLM final : public LanguageModel {
       }
     }
     rope_.tables(p0, T, ws.cos.data(), ws.sin.data());  // position_embeddings = self.rotary_emb(x, position_ids)
-    const BlockScratch s{ws.xn.data(), ws.tmp.data(), {ws.q.data(), ws.k.data(), ws.v.data(), ws.ctx.data()},
-                         {ws.gate.data(), ws.up.data()}};
-    for (std::size_t l = 0; l < blocks_.size(); ++l)
-      blocks_[l].forward(ws.x.data(), T, p0, rope_, ws.cos.data(), ws.sin.data(), cache.layer(std::int64_t(l)), s,
-                         pool);
+    BlockScratch s{ws.xn.data(), ws.tmp.data(), {ws.q.data(), ws.k.data(), ws.v.data(), ws.ctx.data()},
+                   {ws.gate.data(), ws.up.data()}};
+    const std::int64_t L = std::int64_t(blocks_.size());
+    for (std::int64_t pass = 0; pass < loops_; ++pass) {  // one pass unless the model is looped
+      s.attn.loop = s.ffn.loop = pass;
+      for (std::int64_t l = 0; l < L; ++l)
+        blocks_[std::size_t(l)].forward(ws.x.data(), T, p0, rope_, ws.cos.data(), ws.sin.data(),
+                                        cache.layer(pass * L + l), s, pool);
+      if (pass + 1 < loops_ && ws.loop_exit && ws.loop_exit(pass, p0, T, ws.x.data())) {
+        share_kv(cache, pass, p0, T);
+        break;
+      }
+    }
     cache.set_length(p0 + T);
 
     // hidden_states = self.norm(hidden_states); logits = self.lm_head(hidden_states)
@@ -157,11 +189,29 @@ class CausalLM final : public LanguageModel {
  private:
   CausalLM() = default;
 
+  // Early exit after `pass`: the passes skipped for these tokens get this
+  // pass's K/V at their positions (MoR's KV sharing across recursions), so
+  // later tokens attend to something at every depth.
+  void share_kv(KVCache& cache, std::int64_t pass, std::int64_t p0, std::int64_t T) const {
+    check(!cache.slot_state() && cache.slots() == cache.capacity(),
+          "loop exit: the skipped passes' K/V are shared from the exit pass, which needs a linear KV cache");
+    const std::int64_t L = std::int64_t(blocks_.size()), hd = cfg_.head_dim;
+    for (std::int64_t j = pass + 1; j < loops_; ++j)
+      for (std::int64_t l = 0; l < L; ++l) {
+        const KVLayerView src = cache.layer(pass * L + l), dst = cache.layer(j * L + l);
+        for (std::int64_t g = 0; g < cfg_.num_kv_heads; ++g) {
+          std::copy(src.k_at(g, p0), src.k_at(g, p0) + T * hd, dst.k_at(g, p0));
+          std::copy(src.v_at(g, p0), src.v_at(g, p0) + T * hd, dst.v_at(g, p0));
+        }
+      }
+  }
+
   ModelConfig cfg_;
   std::string name_;
   WeightTensor<dense> embed_;
   WeightTensor<float> positions_;  // learned position embeddings (Arch::positions), else empty
   std::vector<block_layer> blocks_;
+  std::int64_t loops_ = 1;  // passes over blocks_ (looped depth)
   typename Arch::FinalNorm norm_;
   Linear<W> head_;
   pos_encoding rope_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,6 +19,11 @@ namespace strata {
 struct DecoderWorkspace {
   std::vector<float> x, xn, tmp, q, k, v, ctx, gate, up, cos, sin;
   std::int64_t tokens = 0;
+  // Early exit of a looped model (strata_variants.loops): called after each
+  // pass but the last with (pass, first position, T, hidden states [T,
+  // hidden]); true skips the remaining passes for these tokens. Empty: every
+  // pass runs. Ignored by models that are not looped.
+  std::function<bool(std::int64_t pass, std::int64_t p0, std::int64_t T, const float* hidden)> loop_exit;
 
   void ensure(const ModelConfig& c, std::int64_t T) {
     if (T <= tokens) return;
@@ -48,6 +54,13 @@ class LanguageModel {
   virtual std::string name() const = 0;
   // Bytes of weights read per decoded token (the decode roofline's numerator).
   virtual std::size_t weight_bytes() const = 0;
+
+  // The KV cache a session of `context` positions needs: rows per (layer, KV
+  // head), and whether it keeps per-slot positions and scores. A linear cache
+  // has a row per position; the bounded policies (layers/cache_policies.hpp)
+  // a fixed number. forward() refuses a cache of another shape.
+  virtual std::int64_t cache_slots(std::int64_t context) const { return context; }
+  virtual bool cache_slot_state() const { return false; }
 
   // Runs `tokens` at positions [cache.length(), cache.length() + T), appends
   // their K/V to the cache and writes logits: [vocab] for the last token, or

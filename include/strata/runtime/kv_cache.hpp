@@ -9,6 +9,13 @@
 // letting the zero-fill push the machine into the OOM killer. Sessions
 // default to the model's max_position_embeddings: pass a smaller context for
 // long-context models on small machines.
+//
+// A bounded cache policy (layers/cache_policies.hpp: RingWindow, SinkWindow,
+// A2SF) holds a fixed number of `slots` rows per (layer, KV head) instead of
+// one per position, plus per slot the position it holds (int64) and a score
+// (float): 2 × layers × kv_heads × slots × head_dim floats + layers ×
+// kv_heads × slots × (8 + 4) bytes, however long the session runs. The
+// capacity (positions a session may reach) stays the context either way.
 #pragma once
 
 #include <unistd.h>
@@ -28,17 +35,25 @@ namespace strata {
 
 class KVCache {
  public:
-  KVCache(const ModelConfig& c, std::int64_t capacity)
-      : layers_(c.num_layers), kv_heads_(c.num_kv_heads), head_dim_(c.head_dim), capacity_(capacity) {
+  // `slots` rows per (layer, KV head), 0: one per position (a linear cache);
+  // slot_state: per-slot positions and scores (the bounded policies).
+  KVCache(const ModelConfig& c, std::int64_t capacity, std::int64_t slots = 0, bool slot_state = false)
+      : layers_(c.num_layers), kv_heads_(c.num_kv_heads), head_dim_(c.head_dim), capacity_(capacity),
+        slots_(slots > 0 ? slots : capacity), slot_state_(slot_state) {
     check(capacity >= 1 && capacity <= c.max_position_embeddings, "KV cache capacity ", capacity,
           " is out of range [1, ", c.max_position_embeddings, "] (max_position_embeddings)");
+    check(slots >= 0 && slots <= ConfigLimits::max_positions, "KV cache slots ", slots, " is out of range [0, ",
+          ConfigLimits::max_positions, "]");
     std::size_t n = 1, bytes = 0;  // floats of K (and of V); bytes of both
-    for (const std::int64_t f : {layers_, kv_heads_, capacity_, head_dim_})
+    for (const std::int64_t f : {layers_, kv_heads_, slots_, head_dim_})
       check(f >= 1 && !__builtin_mul_overflow(n, std::size_t(f), &n), "KV cache: size overflows");
     check(!__builtin_mul_overflow(n, 2 * sizeof(float), &bytes), "KV cache: size overflows");
+    const std::size_t state = slot_state_ ? n / std::size_t(head_dim_) : 0;  // slots × layers × KV heads
+    bytes += state * (sizeof(std::int64_t) + sizeof(float));
     const auto describe = [&] {
-      return std::to_string(capacity_) + " positions x " + std::to_string(layers_) + " layers x " +
-             std::to_string(kv_heads_) + " KV heads x " + std::to_string(head_dim_) + " head_dim x 2 (K, V) x 4 bytes";
+      return std::to_string(slots_) + (slots_ == capacity_ ? " positions x " : " slots x ") + std::to_string(layers_) +
+             " layers x " + std::to_string(kv_heads_) + " KV heads x " + std::to_string(head_dim_) +
+             " head_dim x 2 (K, V) x 4 bytes";
     };
     const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
     if (pages > 0 && page > 0 && bytes / std::size_t(page) > std::size_t(pages))
@@ -47,28 +62,38 @@ class KVCache {
     try {
       k_.assign(n, 0.0f);
       v_.assign(n, 0.0f);
+      pos_.assign(state, 0);
+      score_.assign(state, 0.0f);
     } catch (const std::bad_alloc&) {
       fail("KV cache of ", bytes, " bytes (", describe(), ") cannot be allocated; use a smaller context");
     }
   }
 
   std::int64_t capacity() const { return capacity_; }
+  // Rows per (layer, KV head): capacity() for a linear cache.
+  std::int64_t slots() const { return slots_; }
+  bool slot_state() const { return slot_state_; }
   std::int64_t length() const { return length_; }
   void set_length(std::int64_t n) {
     check(n >= 0 && n <= capacity_, "KV cache length ", n, " is out of range [0, ", capacity_, "]");
     length_ = n;
   }
   void clear() { length_ = 0; }
-  std::size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+  std::size_t bytes() const {
+    return (k_.size() + v_.size() + score_.size()) * sizeof(float) + pos_.size() * sizeof(std::int64_t);
+  }
 
   KVLayerView layer(std::int64_t l) {
-    const std::int64_t off = l * kv_heads_ * capacity_ * head_dim_;
-    return {k_.data() + off, v_.data() + off, capacity_, head_dim_};
+    const std::int64_t rows = l * kv_heads_ * slots_;
+    return {k_.data() + rows * head_dim_, v_.data() + rows * head_dim_, slots_, head_dim_,
+            slot_state_ ? pos_.data() + rows : nullptr, slot_state_ ? score_.data() + rows : nullptr};
   }
 
  private:
-  std::int64_t layers_, kv_heads_, head_dim_, capacity_, length_ = 0;
-  std::vector<float> k_, v_;
+  std::int64_t layers_, kv_heads_, head_dim_, capacity_, slots_, length_ = 0;
+  bool slot_state_;
+  std::vector<float> k_, v_, score_;
+  std::vector<std::int64_t> pos_;
 };
 
 }  // namespace strata

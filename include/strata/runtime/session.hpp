@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -23,7 +24,8 @@ class Session {
  public:
   explicit Session(std::shared_ptr<const LanguageModel> model, SessionOptions o = {})
       : model_(std::move(model)),
-        cache_(model_->config(), o.context > 0 ? o.context : model_->config().max_position_embeddings),
+        cache_(model_->config(), context_of(*model_, o), model_->cache_slots(context_of(*model_, o)),
+               model_->cache_slot_state()),
         pool_(o.pool ? o.pool : std::make_shared<ThreadPool>(o.threads)) {}
 
   const LanguageModel& model() const { return *model_; }
@@ -31,7 +33,12 @@ class Session {
   ThreadPool& pool() { return *pool_; }
   std::int64_t length() const { return cache_.length(); }
   std::int64_t capacity() const { return cache_.capacity(); }
+  const KVCache& cache() const { return cache_; }
   void reset() { cache_.clear(); }
+  // Early exit for looped models: see DecoderWorkspace::loop_exit.
+  void set_loop_exit(std::function<bool(std::int64_t, std::int64_t, std::int64_t, const float*)> hook) {
+    ws_.loop_exit = std::move(hook);
+  }
 
   // Feeds tokens in one batched pass; returns the logits after the last one.
   std::span<const float> prefill(std::span<const std::int32_t> tokens) {
@@ -53,6 +60,10 @@ class Session {
   }
 
  private:
+  static std::int64_t context_of(const LanguageModel& m, const SessionOptions& o) {
+    return o.context > 0 ? o.context : m.config().max_position_embeddings;
+  }
+
   std::shared_ptr<const LanguageModel> model_;
   KVCache cache_;
   DecoderWorkspace ws_;
