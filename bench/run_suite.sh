@@ -4,7 +4,8 @@
 # limits measured in the same run), `generate` on TinyStories-656K, encoder
 # throughput on MiniLM-L6 and BERT-base shapes, the cost of each variant
 # primitive (strata-variant-bench), decode speed and memory of the bounded
-# KV-cache policies as the context grows (strata-cache-bench), and the kernel
+# KV-cache policies as the context grows (strata-cache-bench), mixture of experts
+# and activation-sparse FFNs against dense ones (strata-ffn-bench), and the kernel
 # microbenchmarks on every target this CPU runs. Prints a Markdown
 # report for bench/RESULTS.md; raw results (JSON) go to $STRATA_BENCH_DIR.
 #
@@ -12,7 +13,7 @@
 #
 # BUILD_DIR (default build/release) needs a release build of make-model,
 # generate, strata-limits, strata-bench, strata-embed-bench, strata-variant-bench,
-# strata-cache-bench and strata-microbench
+# strata-cache-bench, strata-ffn-bench and strata-microbench
 # (cmake --preset release && cmake --build --preset release). THREADS defaults
 # to 2, REPEATS (timed runs after one warm-up; medians reported) to 5.
 #
@@ -187,6 +188,15 @@ fi
 if [ -x "$BUILD/strata-cache-bench" ]; then
   echo
   "$BUILD/strata-cache-bench" --threads "$THREADS" --contexts 1024,8192 2>/dev/null
+fi
+
+# ---- FFN variants that skip work: MoE vs dense of equal active parameters (a small model and one
+# past the caches), the activation-sparse down projection vs the dense one ----
+if [ -x "$BUILD/strata-ffn-bench" ]; then
+  echo
+  "$BUILD/strata-ffn-bench" --threads "$THREADS" --repeats "$REPEATS" 2>/dev/null
+  echo
+  "$BUILD/strata-ffn-bench" --threads "$THREADS" --repeats "$REPEATS" --hidden 1024 --layers 8 --ffn 4096 --no-sparse 2>/dev/null
 fi
 
 # ---- kernel microbenchmarks: every kernel on every target, single-threaded ----

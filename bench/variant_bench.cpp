@@ -11,7 +11,10 @@
 // tokens/s of --steps single-token steps after (--context − --steps)
 // positions are cached, so the attention reads about --context keys per step.
 // Medians of --repeats after a warm-up. The MLP rows (no gate projection)
-// do 2/3 of the gated FFN's work by construction.
+// do 2/3 of the gated FFN's work by construction. The looped rows run the
+// first layers/2 blocks twice (the same depth as the baseline with half the
+// block weights), with rank-8 LoRA deltas per pass, and with an exit hook
+// that stops every token after the first pass (half the depth).
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +25,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli_args.hpp"
@@ -46,7 +50,21 @@ struct Variant {
   const char* what;
   Activation act;
   std::function<std::shared_ptr<const LanguageModel>(const io::Checkpoint&, const ModelConfig&)> load;
+  std::int64_t loops = 1, lora = 0;  // looped depth: passes over layers/loops blocks, LoRA rank
+  bool exit = false;                 // looped depth: every token exits after the first pass
 };
+
+constexpr std::int64_t kLoraRank = 8;
+
+Variant looped(const char* name, const char* what, std::int64_t lora, bool exit) {
+  Variant v{name, what, Activation::SiLU, [name](const io::Checkpoint& ck, const ModelConfig& c) {
+              return std::shared_ptr<const LanguageModel>(CausalLM<DecoderBlock<RMSNorm, Attn<>, GatedFFN<SiLU>>>::load(ck, c, name));
+            }};
+  v.loops = 2;
+  v.lora = lora;
+  v.exit = exit;
+  return v;
+}
 
 template <class Block, class Norm = RMSNorm>
 Variant variant(const char* name, const char* what, Activation act = Activation::SiLU) {
@@ -75,6 +93,9 @@ std::vector<Variant> variants() {
       variant<DecoderBlock<LayerNorm, Attn<>, Swi>, LayerNorm>("LayerNorm", "with bias"),
       variant<DecoderBlock<LayerNormNoBias, Attn<>, Swi>, LayerNormNoBias>("LayerNorm, no bias", "weight only"),
       variant<DeepNormBlock<RMSNorm, Attn<>, Swi>>("DeepNorm", "post-norm, α-scaled residual"),
+      looped("looped 2 passes", "layers/2 blocks applied twice, shared weights", 0, false),
+      looped("looped + LoRA r8", "per-pass rank-8 deltas on every projection", kLoraRank, false),
+      looped("looped + exit", "every token exits after pass 1 (KV shared)", 0, true),
   };
 }
 
@@ -118,6 +139,16 @@ void write_checkpoint(const std::filesystem::path& dir, const ModelConfig& c) {
     mat(p + "mlp.gate_proj.weight", I, H);
     mat(p + "mlp.up_proj.weight", I, H);
     mat(p + "mlp.down_proj.weight", H, I);
+    const std::pair<const char*, std::pair<std::int64_t, std::int64_t>> lora[] = {  // (out, in) of each projection
+        {"self_attn.q_proj", {c.q_dim(), H}}, {"self_attn.k_proj", {c.kv_dim(), H}},
+        {"self_attn.v_proj", {c.kv_dim(), H}}, {"self_attn.o_proj", {H, c.q_dim()}},
+        {"mlp.gate_proj", {I, H}}, {"mlp.up_proj", {I, H}}, {"mlp.down_proj", {H, I}}};
+    for (int pass = 0; pass < 2; ++pass)
+      for (const auto& [name, shape] : lora) {
+        const std::string q = p + name + ".lora_";
+        mat(q + "A.loop" + std::to_string(pass) + ".weight", kLoraRank, shape.second);
+        mat(q + "B.loop" + std::to_string(pass) + ".weight", shape.first, kLoraRank);
+      }
   }
   vec("model.norm.weight", H, 1.0f);
   vec("model.norm.bias", H, 0.0f);
@@ -195,11 +226,18 @@ int run(int argc, char** argv) {
   for (const Variant& v : variants()) {
     ModelConfig vc = c;
     vc.hidden_act = v.act;
+    if (v.loops > 1) {
+      check(c.num_layers % v.loops == 0, "--layers must be even for the looped rows");
+      vc.num_layers = c.num_layers / v.loops;
+      vc.variants.loops = v.loops;
+      vc.variants.loop_lora_rank = v.lora;
+    }
     const auto model = v.load(ck, vc);
     SessionOptions so;
     so.context = c.max_position_embeddings;
     so.pool = pool;
     Session s(model, so);
+    if (v.exit) s.set_loop_exit([](std::int64_t, std::int64_t, std::int64_t, const float*) { return true; });
     std::vector<double> pre, dec;
     for (std::int64_t r = 0; r <= repeats; ++r) {  // r = 0: warm-up
       s.reset();
