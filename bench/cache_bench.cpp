@@ -12,10 +12,7 @@
 //
 //   strata-cache-bench [--threads N] [--contexts 1024,8192] [--steps 32] [--window 256] [--sinks 4]
 //                      [--budget 256] [--hidden 512] [--layers 4] [--heads 8] [--ffn 1536] [--vocab 8192]
-#include <unistd.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -25,8 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "cli_args.hpp"
-#include "strata/io/safetensors_writer.hpp"
 #include "strata/layers/linear_attention.hpp"
 #include "strata/models/llama.hpp"
 #include "strata/runtime/session.hpp"
@@ -68,41 +65,24 @@ std::vector<Policy> policies() {
 
 // Matrices uniform in ±0.05, norm weights 1.
 void write_checkpoint(const std::filesystem::path& dir, const ModelConfig& c) {
-  std::filesystem::create_directories(dir);
-  std::vector<io::TensorToWrite> t;
-  std::uint64_t seed = 1;
-  const auto mat = [&](std::string name, std::int64_t rows, std::int64_t cols) {
-    t.push_back({std::move(name), DType::F32, {rows, cols}, [s = seed++](std::byte* dst, std::size_t n) {
-                   std::uint64_t x = s * 0x9E3779B97F4A7C15ull;
-                   float* f = reinterpret_cast<float*>(dst);
-                   for (std::size_t i = 0; i < n / 4; ++i) {
-                     x = x * 6364136223846793005ull + 1442695040888963407ull;
-                     f[i] = (float(x >> 40) / float(1 << 24) - 0.5f) * 0.1f;
-                   }
-                 }});
-  };
-  const auto ones = [&](std::string name, std::int64_t n) {
-    t.push_back({std::move(name), DType::F32, {n}, [](std::byte* dst, std::size_t bytes) {
-                   std::fill_n(reinterpret_cast<float*>(dst), bytes / 4, 1.0f);
-                 }});
-  };
+  bench::RandomTensors w;
   const std::int64_t H = c.hidden_size, I = c.intermediate_size;
-  mat("model.embed_tokens.weight", c.vocab_size, H);
+  w.mat("model.embed_tokens.weight", c.vocab_size, H);
   for (std::int64_t l = 0; l < c.num_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
-    ones(p + "input_layernorm.weight", H);
-    ones(p + "post_attention_layernorm.weight", H);
-    mat(p + "self_attn.q_proj.weight", c.q_dim(), H);
-    mat(p + "self_attn.k_proj.weight", c.kv_dim(), H);
-    mat(p + "self_attn.v_proj.weight", c.kv_dim(), H);
-    mat(p + "self_attn.o_proj.weight", H, c.q_dim());
-    mat(p + "mlp.gate_proj.weight", I, H);
-    mat(p + "mlp.up_proj.weight", I, H);
-    mat(p + "mlp.down_proj.weight", H, I);
+    w.vec(p + "input_layernorm.weight", H, 1.0f);
+    w.vec(p + "post_attention_layernorm.weight", H, 1.0f);
+    w.mat(p + "self_attn.q_proj.weight", c.q_dim(), H);
+    w.mat(p + "self_attn.k_proj.weight", c.kv_dim(), H);
+    w.mat(p + "self_attn.v_proj.weight", c.kv_dim(), H);
+    w.mat(p + "self_attn.o_proj.weight", H, c.q_dim());
+    w.mat(p + "mlp.gate_proj.weight", I, H);
+    w.mat(p + "mlp.up_proj.weight", I, H);
+    w.mat(p + "mlp.down_proj.weight", H, I);
   }
-  ones("model.norm.weight", H);
-  mat("lm_head.weight", c.vocab_size, H);
-  io::write_safetensors(dir / "model.safetensors", t);
+  w.vec("model.norm.weight", H, 1.0f);
+  w.mat("lm_head.weight", c.vocab_size, H);
+  w.write(dir);
 }
 
 std::vector<std::int64_t> parse_list(const std::string& s, std::string_view flag) {
@@ -155,14 +135,8 @@ int run(int argc, char** argv) {
   c.max_position_embeddings = *std::max_element(contexts.begin(), contexts.end());
   c.norm_eps = 1e-5;
 
-  const auto dir = std::filesystem::temp_directory_path() / ("strata-cache-bench-" + std::to_string(::getpid()));
-  struct Cleanup {
-    std::filesystem::path p;
-    ~Cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(p, ec);
-    }
-  } cleanup{dir};
+  const bench::ScratchDir scratch("strata-cache-bench");
+  const auto& dir = scratch.path;
   std::cerr << "strata-cache-bench: writing a random checkpoint to " << dir.string() << "\n";
   write_checkpoint(dir, c);
   const auto ck = io::Checkpoint::open(dir);
@@ -178,8 +152,7 @@ int run(int argc, char** argv) {
   std::printf("| policy | what | context | decode tok/s | ms/token | KV cache MiB |\n");
   std::printf("| --- | --- | ---: | ---: | ---: | ---: |\n");
   const std::int64_t max_ctx = c.max_position_embeddings;
-  std::vector<std::int32_t> ids(static_cast<std::size_t>(max_ctx));
-  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = std::int32_t((i * 7919 + 13) % std::size_t(c.vocab_size));
+  const std::vector<std::int32_t> ids = bench::token_stream(max_ctx, c.vocab_size);
   for (const Policy& p : policies()) {
     const auto model = p.load(ck, c);
     for (const std::int64_t n : contexts) {
@@ -193,13 +166,9 @@ int run(int argc, char** argv) {
         done += k;
       }
       std::vector<double> per_token;
-      for (std::int64_t k = 0; k < steps; ++k) {
-        const auto t0 = std::chrono::steady_clock::now();
-        s.step(ids[std::size_t(n - steps + k)]);
-        per_token.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
-      std::sort(per_token.begin(), per_token.end());
-      const double t = per_token[per_token.size() / 2];
+      for (std::int64_t k = 0; k < steps; ++k)
+        per_token.push_back(bench::seconds([&] { s.step(ids[std::size_t(n - steps + k)]); }));
+      const double t = bench::median(per_token);
       std::printf("| %s | %s | %lld | %.1f | %.2f | %.2f |\n", p.name, p.what, static_cast<long long>(n), 1.0 / t,
                   t * 1e3, double(s.cache().bytes()) / (1 << 20));
       std::fflush(stdout);

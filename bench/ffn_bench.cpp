@@ -16,10 +16,7 @@
 //
 // Random weights (uniform ±0.05), written to a temporary folder. Medians of
 // --repeats after a warm-up.
-#include <unistd.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -29,8 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "cli_args.hpp"
-#include "strata/io/safetensors_writer.hpp"
 #include "strata/layers/sparse_ffn.hpp"
 #include "strata/models/llama.hpp"
 #include "strata/runtime/session.hpp"
@@ -42,38 +39,8 @@ using namespace strata;
 constexpr const char* kUsage =
     "usage: strata-ffn-bench [--threads N] [--repeats 5] [--hidden 512] [--layers 4] [--ffn 1536] [--no-sparse]\n";
 
-// Tensors of uniform ±0.05 (matrices) or a constant (vectors), each from its own seed.
-struct Tensors {
-  std::vector<io::TensorToWrite> t;
-  std::uint64_t seed = 1;
-  void mat(std::string name, std::int64_t rows, std::int64_t cols) {
-    t.push_back({std::move(name), DType::F32, {rows, cols}, [s = seed++](std::byte* dst, std::size_t n) {
-                   std::uint64_t x = s * 0x9E3779B97F4A7C15ull;
-                   float* f = reinterpret_cast<float*>(dst);
-                   for (std::size_t i = 0; i < n / 4; ++i) {
-                     x = x * 6364136223846793005ull + 1442695040888963407ull;
-                     f[i] = (float(x >> 40) / float(1 << 24) - 0.5f) * 0.1f;
-                   }
-                 }});
-  }
-  void vec(std::string name, std::int64_t n, float value) {
-    t.push_back({std::move(name), DType::F32, {n}, [value](std::byte* dst, std::size_t bytes) {
-                   std::fill_n(reinterpret_cast<float*>(dst), bytes / 4, value);
-                 }});
-  }
-};
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-template <class F>
-double timed(F&& f) {
-  const auto t0 = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using bench::median;
+using bench::seconds;
 
 // ---- 1. MoE vs dense ---------------------------------------------------------------------------
 
@@ -83,8 +50,7 @@ struct ModelCase {
 };
 
 void write_model(const std::filesystem::path& dir, const ModelConfig& c, const ModelCase& m) {
-  std::filesystem::create_directories(dir);
-  Tensors w;
+  bench::RandomTensors w;
   const std::int64_t H = c.hidden_size;
   w.mat("model.embed_tokens.weight", c.vocab_size, H);
   for (std::int64_t l = 0; l < c.num_layers; ++l) {
@@ -108,7 +74,7 @@ void write_model(const std::filesystem::path& dir, const ModelConfig& c, const M
   }
   w.vec("model.norm.weight", H, 1.0f);
   w.mat("lm_head.weight", c.vocab_size, H);
-  io::write_safetensors(dir / "model.safetensors", w.t);
+  w.write(dir);
 }
 
 void moe_table(const std::filesystem::path& tmp, const std::shared_ptr<ThreadPool>& pool, std::int64_t repeats,
@@ -131,8 +97,7 @@ void moe_table(const std::filesystem::path& tmp, const std::shared_ptr<ThreadPoo
               static_cast<long long>(prompt), static_cast<long long>(steps));
   std::printf("| FFN | active FFN weights / layer | all FFN weights / layer | prefill tok/s | vs dense | decode tok/s | vs dense |\n");
   std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-  std::vector<std::int32_t> ids(std::size_t(prompt + steps));
-  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = std::int32_t((i * 7919 + 13) % std::size_t(c.vocab_size));
+  const std::vector<std::int32_t> ids = bench::token_stream(prompt + steps, c.vocab_size);
   double base_p = 0, base_d = 0;
   for (const ModelCase& m : cases) {
     const auto dir = tmp / ("model-" + std::to_string(m.experts) + "-" + std::to_string(m.top_k));
@@ -153,8 +118,8 @@ void moe_table(const std::filesystem::path& tmp, const std::shared_ptr<ThreadPoo
     std::vector<double> pre, dec;
     for (std::int64_t r = 0; r <= repeats; ++r) {  // r = 0: warm-up
       s.reset();
-      const double tp = timed([&] { s.prefill(std::span<const std::int32_t>(ids.data(), std::size_t(prompt))); });
-      const double td = timed([&] {
+      const double tp = seconds([&] { s.prefill(std::span<const std::int32_t>(ids.data(), std::size_t(prompt))); });
+      const double td = seconds([&] {
         for (std::int64_t k = 0; k < steps; ++k) s.step(ids[std::size_t(prompt + k)]);
       });
       if (r > 0) pre.push_back(double(prompt) / tp), dec.push_back(double(steps) / td);
@@ -190,7 +155,7 @@ void sparse_table(const std::filesystem::path& tmp, ThreadPool& pool, std::int64
   const double sigma = std::sqrt(double(H)) * 0.1 / std::sqrt(12.0);
   const double targets[] = {0.5, 0.1, 0.03, 0.01};
   const double z[] = {0.0, 1.2816, 1.8808, 2.3263};
-  Tensors w;
+  bench::RandomTensors w;
   for (int i = 0; i < 4; ++i) {
     const std::string p = "d" + std::to_string(i) + ".";
     w.mat(p + "up_proj.weight", I, H);
@@ -198,8 +163,7 @@ void sparse_table(const std::filesystem::path& tmp, ThreadPool& pool, std::int64
     w.mat(p + "down_proj.weight", H, I);
     w.vec(p + "down_proj.bias", H, 0.0f);
   }
-  std::filesystem::create_directories(tmp / "sparse");
-  io::write_safetensors(tmp / "sparse" / "model.safetensors", w.t);
+  w.write(tmp / "sparse");
   const auto ck = io::Checkpoint::open(tmp / "sparse");
 
   std::mt19937 rng(3);
@@ -229,10 +193,10 @@ void sparse_table(const std::filesystem::path& tmp, ThreadPool& pool, std::int64
       const std::int64_t calls = T == 1 ? 200 : 20;
       std::vector<double> td, ts;
       for (std::int64_t r = 0; r <= repeats; ++r) {
-        const double a = timed([&] {
+        const double a = seconds([&] {
           for (std::int64_t k = 0; k < calls; ++k) dense.forward(x.data(), T, s, y.data(), pool);
         });
-        const double b = timed([&] {
+        const double b = seconds([&] {
           for (std::int64_t k = 0; k < calls; ++k) sparse.forward(x.data(), T, s, y.data(), pool);
         });
         if (r > 0) td.push_back(a / double(calls) * 1e6), ts.push_back(b / double(calls) * 1e6);
@@ -264,14 +228,8 @@ int run(int argc, char** argv) {
     else if (f == "--no-sparse") sparse = false;
     else check(false, "unknown option '", f, "' (see --help)");
   }
-  const auto tmp = std::filesystem::temp_directory_path() / ("strata-ffn-bench-" + std::to_string(::getpid()));
-  struct Cleanup {
-    std::filesystem::path p;
-    ~Cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(p, ec);
-    }
-  } cleanup{tmp};
+  const bench::ScratchDir scratch("strata-ffn-bench");
+  const auto& tmp = scratch.path;
   std::cerr << "strata-ffn-bench: writing random checkpoints to " << tmp.string() << "\n";
   auto pool = std::make_shared<ThreadPool>(threads);
   check(hidden % 16 == 0, "--hidden must be a multiple of 16 (8 heads of an even head_dim)");

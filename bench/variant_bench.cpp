@@ -15,10 +15,7 @@
 // first layers/2 blocks twice (the same depth as the baseline with half the
 // block weights), with rank-8 LoRA deltas per pass, and with an exit hook
 // that stops every token after the first pass (half the depth).
-#include <unistd.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -28,8 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "cli_args.hpp"
-#include "strata/io/safetensors_writer.hpp"
 #include "strata/models/llama.hpp"
 #include "strata/runtime/session.hpp"
 
@@ -102,24 +99,9 @@ std::vector<Variant> variants() {
 // A checkpoint with every variant's tensors: matrices uniform in ±0.05, norm
 // weights 1 (biases 0), gate biases 0.
 void write_checkpoint(const std::filesystem::path& dir, const ModelConfig& c) {
-  std::filesystem::create_directories(dir);
-  std::vector<io::TensorToWrite> t;
-  std::uint64_t seed = 1;
-  const auto mat = [&](std::string name, std::int64_t rows, std::int64_t cols) {
-    t.push_back({std::move(name), DType::F32, {rows, cols}, [s = seed++](std::byte* dst, std::size_t n) {
-                   std::uint64_t x = s * 0x9E3779B97F4A7C15ull;
-                   float* f = reinterpret_cast<float*>(dst);
-                   for (std::size_t i = 0; i < n / 4; ++i) {
-                     x = x * 6364136223846793005ull + 1442695040888963407ull;
-                     f[i] = (float(x >> 40) / float(1 << 24) - 0.5f) * 0.1f;
-                   }
-                 }});
-  };
-  const auto vec = [&](std::string name, std::int64_t n, float value) {
-    t.push_back({std::move(name), DType::F32, {n}, [value](std::byte* dst, std::size_t bytes) {
-                   std::fill_n(reinterpret_cast<float*>(dst), bytes / 4, value);
-                 }});
-  };
+  bench::RandomTensors w;
+  const auto mat = [&](std::string name, std::int64_t rows, std::int64_t cols) { w.mat(std::move(name), rows, cols); };
+  const auto vec = [&](std::string name, std::int64_t n, float value) { w.vec(std::move(name), n, value); };
   const std::int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
   mat("model.embed_tokens.weight", c.vocab_size, H);
   for (std::int64_t l = 0; l < c.num_layers; ++l) {
@@ -153,12 +135,7 @@ void write_checkpoint(const std::filesystem::path& dir, const ModelConfig& c) {
   vec("model.norm.weight", H, 1.0f);
   vec("model.norm.bias", H, 0.0f);
   mat("lm_head.weight", c.vocab_size, H);
-  io::write_safetensors(dir / "model.safetensors", t);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+  w.write(dir);
 }
 
 int run(int argc, char** argv) {
@@ -198,14 +175,8 @@ int run(int argc, char** argv) {
   c.max_position_embeddings = std::max(prompt, context);
   c.norm_eps = 1e-5;
 
-  const auto dir = std::filesystem::temp_directory_path() / ("strata-variant-bench-" + std::to_string(::getpid()));
-  struct Cleanup {
-    std::filesystem::path p;
-    ~Cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(p, ec);
-    }
-  } cleanup{dir};
+  const bench::ScratchDir scratch("strata-variant-bench");
+  const auto& dir = scratch.path;
   std::cerr << "strata-variant-bench: writing a random checkpoint to " << dir.string() << "\n";
   write_checkpoint(dir, c);
   const auto ck = io::Checkpoint::open(dir);
@@ -220,8 +191,7 @@ int run(int argc, char** argv) {
   std::printf("| variant | what differs | prefill tok/s | vs baseline | decode tok/s at %lld | vs baseline |\n",
               static_cast<long long>(context));
   std::printf("| --- | --- | ---: | ---: | ---: | ---: |\n");
-  std::vector<std::int32_t> ids(std::size_t(std::max(prompt, context)));
-  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = std::int32_t((i * 7919 + 13) % std::size_t(c.vocab_size));
+  const std::vector<std::int32_t> ids = bench::token_stream(std::max(prompt, context), c.vocab_size);
   double base_prefill = 0, base_decode = 0;
   for (const Variant& v : variants()) {
     ModelConfig vc = c;
@@ -241,20 +211,18 @@ int run(int argc, char** argv) {
     std::vector<double> pre, dec;
     for (std::int64_t r = 0; r <= repeats; ++r) {  // r = 0: warm-up
       s.reset();
-      auto t0 = std::chrono::steady_clock::now();
-      s.prefill(std::span<const std::int32_t>(ids.data(), std::size_t(prompt)));
-      const double tp = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double tp = bench::seconds([&] { s.prefill(std::span<const std::int32_t>(ids.data(), std::size_t(prompt))); });
       s.reset();
       s.prefill(std::span<const std::int32_t>(ids.data(), std::size_t(context - steps)));
-      t0 = std::chrono::steady_clock::now();
-      for (std::int64_t k = 0; k < steps; ++k) s.step(ids[std::size_t(context - steps + k)]);
-      const double td = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double td = bench::seconds([&] {
+        for (std::int64_t k = 0; k < steps; ++k) s.step(ids[std::size_t(context - steps + k)]);
+      });
       if (r > 0) {
         pre.push_back(double(prompt) / tp);
         dec.push_back(double(steps) / td);
       }
     }
-    const double p = median(pre), d = median(dec);
+    const double p = bench::median(pre), d = bench::median(dec);
     if (base_prefill == 0) base_prefill = p, base_decode = d;
     std::printf("| %s | %s | %.1f | %.2fx | %.1f | %.2fx |\n", v.name, v.what, p, p / base_prefill, d,
                 d / base_decode);
