@@ -1,7 +1,8 @@
 // The sparse down projection (layers/sparse_ffn.hpp) against a double
 // product over every unit: zero activations must contribute nothing and the
 // non-zero ones everything, for one token and for tiles of many, with a
-// partial column chunk, a bias, and bf16 weights. The composed sparse FFNs are
+// partial panel, a bias, and bf16 weights, on the sparse path and (many tokens,
+// dense activations) the GEMM path. The composed sparse FFNs are
 // checked against the float64 reference models in test_variants.cpp.
 #include <cmath>
 #include <cstdint>
@@ -16,7 +17,7 @@
 using namespace strata;
 
 TEST_CASE("sparse down projection equals the dense product", "[layers][variants]") {
-  const std::int64_t out = 300, in = 96;  // 300: one full 256-column chunk and a partial one
+  const std::int64_t out = 300, in = 96;  // 300 outputs: 18 full panels of 16 and a partial one
   std::mt19937 rng(5);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   std::vector<float> w(static_cast<std::size_t>(out * in)), b(static_cast<std::size_t>(out));
@@ -29,7 +30,8 @@ TEST_CASE("sparse down projection equals the dense product", "[layers][variants]
   const int threads = GENERATE(1, 2);
   ThreadPool pool(threads);
   const std::int64_t T = GENERATE(1, 13);
-  const double density = GENERATE(0.0, 0.1, 1.0);
+  // Below SparseDown::kDenseAbove a multi-token call takes the sparse path, above it the GEMM.
+  const double density = GENERATE(0.0, 0.03, 0.1, 1.0);
   INFO(T << " tokens, density " << density << ", " << threads << " threads");
   std::vector<float> h(static_cast<std::size_t>(T * in));
   std::uniform_real_distribution<double> u(0.0, 1.0);

@@ -6,11 +6,12 @@
 //
 //   y[t] = Σ_{i : h[t, i] ≠ 0} h[t, i] · Wdownᵀ[i]     (+ bias)
 //
-// SparseDown<D> holds Wdown transposed ([intermediate, hidden], one row per
-// intermediate unit, in the dense type D) so each non-zero activation reads
-// one contiguous row; the cost of the down projection falls with the
-// density of the activations, and its result equals the dense product up to
-// float summation order. The up (and gate) projections are still dense: which
+// SparseDown<D> holds Wdown once, in the GEMM's packed layout and the dense
+// type D, and reads only the columns of non-zero activations (kPanel
+// contiguous weights per unit and panel); the cost of the down projection
+// falls with the density of the activations, and its result equals the dense
+// product up to float summation order. Prefill calls dense enough for the
+// GEMM to win run the GEMM on the same weights. The up (and gate) projections are still dense: which
 // units fire is known only after computing them (predicting it, as Deja Vu
 // does, is a different primitive).
 //
@@ -25,40 +26,52 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "strata/core/thread_pool.hpp"
 #include "strata/io/hf_config.hpp"
-#include "strata/kernels/vector.hpp"
 #include "strata/layers/ffn.hpp"
 #include "strata/layers/linear.hpp"
 #include "strata/layers/weights.hpp"
 
 namespace strata {
 
-// y = h · Wᵀ (+ b) for W [out, in], reading only the rows of Wᵀ whose
-// activation is non-zero.
+// y = h · Wᵀ (+ b) for W [out, in], reading only the weights of the units
+// whose activation is non-zero.
+//
+// The weight is held once, in the GEMM's packed panel layout
+// (kernels/gemm.hpp: panels of kPanel outputs, K-major), where the kPanel
+// weights of one input unit in one panel are contiguous: the sparse path
+// walks each panel over the fired units only, its kPanel sums in registers;
+// a call whose activations are dense enough for the GEMM to be faster (more
+// than one token, over kDenseAbove of them non-zero) runs the GEMM on the
+// same weights.
 template <class D>
 class SparseDown {
  public:
-  // Output columns per work item, and tokens per work item in prefill.
-  static constexpr std::int64_t kColumns = 256, kTokens = 8;
+  // Panels (of kPanel outputs) per work item of the sparse path.
+  static constexpr std::int64_t kPanelsPerItem = 8;
+  // Above this fraction of non-zero activations a multi-token call runs the
+  // dense GEMM (measured crossover for 32 tokens: 5–10%, bench/RESULTS.md);
+  // a single token always takes the sparse path, which wins even at 50%.
+  static constexpr double kDenseAbove = 0.05;
 
   void load(const io::Checkpoint& ck, const MatrixSource& src, std::int64_t in, bool bias) {
     out_ = src.out();
     in_ = in;
     const std::vector<float> w = read_matrix_f32(ck, src, in);  // [out, in]
-    std::vector<float> t(w.size());
-    for (std::int64_t n = 0; n < out_; ++n)
-      for (std::int64_t k = 0; k < in_; ++k) t[std::size_t(k * out_ + n)] = w[std::size_t(n * in_ + k)];
-    wt_ = WeightTensor<D>::from_floats({in_, out_}, t);
+    packed_ = kernels::PackedMatrix<D>(out_, in_);
+    std::vector<D> row(static_cast<std::size_t>(in_));
+    for (std::int64_t n = 0; n < out_; ++n) {
+      for (std::int64_t k = 0; k < in_; ++k) row[std::size_t(k)] = narrow<D>(w[std::size_t(n * in_ + k)]);
+      packed_.set_row(n, row.data());
+    }
     bias_ = bias ? WeightTensor<float>::from_floats({out_}, read_bias_f32(ck, src)) : WeightTensor<float>{};
   }
 
   // h: [T, in] → y: [T, out].
   void forward(const float* h, std::int64_t T, float* y, ThreadPool& pool) const {
-    // The non-zero units of each token, found once (per calling thread: sessions on other threads use their own).
+    // The non-zero units of each token (per calling thread: sessions on other threads use their own).
     thread_local std::vector<std::int32_t> nz;
     thread_local std::vector<std::int64_t> start;
     nz.resize(std::size_t(T * in_));
@@ -71,41 +84,62 @@ class SparseDown {
         if (ht[i] != 0.0f) nz[std::size_t(n++)] = std::int32_t(i);
     }
     start[std::size_t(T)] = n;
-    // The workers see these through pointers: a thread_local named inside the
-    // lambda would be each worker's own (empty) one.
+    const float* b = bias_.empty() ? nullptr : bias_.data();
+    if (T > 1 && double(n) > kDenseAbove * double(T * in_)) {
+      kernels::gemm(h, T, packed_, b, y, pool);
+      return;
+    }
+    // The workers see the lists through pointers: a thread_local named inside
+    // the lambda would be each worker's own (empty) one.
     const std::int32_t* units = nz.data();
     const std::int64_t* first = start.data();
-    const std::int64_t chunks = (out_ + kColumns - 1) / kColumns, tiles = (T + kTokens - 1) / kTokens;
-    pool.parallel_for(tiles * chunks, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t item = b; item < e; ++item) {
-        const std::int64_t c0 = item % chunks * kColumns, c1 = std::min(out_, c0 + kColumns), w = c1 - c0;
-        const std::int64_t t0 = item / chunks * kTokens, t1 = std::min(T, t0 + kTokens);
-        for (std::int64_t t = t0; t < t1; ++t) {
-          float* yt = y + t * out_ + c0;
-          if (bias_.empty()) std::fill(yt, yt + w, 0.0f);
-          else std::copy(bias_.data() + c0, bias_.data() + c1, yt);
-          const float* ht = h + t * in_;
+    const std::int64_t panels = packed_.panels(), chunks = (panels + kPanelsPerItem - 1) / kPanelsPerItem;
+    pool.parallel_for(T * chunks, [&](std::int64_t b0, std::int64_t e0) {
+      for (std::int64_t item = b0; item < e0; ++item) {
+        const std::int64_t t = item / chunks, p0 = item % chunks * kPanelsPerItem;
+        const float* ht = h + t * in_;
+        if (p0 + kPanelsPerItem <= panels && (p0 + kPanelsPerItem) * kernels::kPanel <= out_) {
+          // A full item: each fired unit's weights in the item's panels are
+          // independent loads, its kPanelsPerItem × kPanel sums in registers.
+          float acc[kPanelsPerItem][kernels::kPanel];
+          for (std::int64_t q = 0; q < kPanelsPerItem; ++q)
+            for (std::int64_t c = 0; c < kernels::kPanel; ++c) acc[q][c] = b ? b[(p0 + q) * kernels::kPanel + c] : 0.0f;
+          const D* base = packed_.data() + p0 * in_ * kernels::kPanel;
+          const std::int64_t stride = in_ * kernels::kPanel;  // one panel
           for (std::int64_t j = first[t]; j < first[t + 1]; ++j) {
             const std::int64_t i = units[j];
-            const D* row = wt_.row(i) + c0;
-            if constexpr (std::is_same_v<D, float>) {
-              kernels::axpy(ht[i], row, yt, w);
-            } else {
-              const float a = ht[i];
-              for (std::int64_t c = 0; c < w; ++c) yt[c] += a * widen(row[c]);
-            }
+            const float a = ht[i];
+            const D* wk = base + i * kernels::kPanel;  // W[n0 .. n0 + kPanel, i] of the item's first panel
+            for (std::int64_t q = 0; q < kPanelsPerItem; ++q)
+              for (std::int64_t c = 0; c < kernels::kPanel; ++c) acc[q][c] += a * widen(wk[q * stride + c]);
           }
+          for (std::int64_t q = 0; q < kPanelsPerItem; ++q)
+            std::copy(acc[q], acc[q] + kernels::kPanel, y + t * out_ + (p0 + q) * kernels::kPanel);
+          continue;
+        }
+        for (std::int64_t p = p0; p < std::min(panels, p0 + kPanelsPerItem); ++p) {  // the last, partial item
+          const std::int64_t n0 = p * kernels::kPanel, m = std::min(kernels::kPanel, out_ - n0);
+          float acc[kernels::kPanel];
+          for (std::int64_t c = 0; c < kernels::kPanel; ++c) acc[c] = b && c < m ? b[n0 + c] : 0.0f;
+          const D* panel = packed_.data() + p * in_ * kernels::kPanel;
+          for (std::int64_t j = first[t]; j < first[t + 1]; ++j) {
+            const std::int64_t i = units[j];
+            const float a = ht[i];
+            const D* wk = panel + i * kernels::kPanel;  // W[n0 .. n0 + kPanel, i]
+            for (std::int64_t c = 0; c < kernels::kPanel; ++c) acc[c] += a * widen(wk[c]);
+          }
+          std::copy(acc, acc + m, y + t * out_ + n0);
         }
       }
     });
   }
 
   std::int64_t out_features() const { return out_; }
-  // Bytes a dense pass would read; a sparse pass reads (density) of them.
-  std::size_t bytes() const { return wt_.bytes() + bias_.bytes(); }
+  // Bytes a dense pass reads; a sparse pass reads (density) of them.
+  std::size_t bytes() const { return packed_.bytes() + bias_.bytes(); }
 
  private:
-  WeightTensor<D> wt_;  // Wᵀ: [in, out]
+  kernels::PackedMatrix<D> packed_;
   WeightTensor<float> bias_;
   std::int64_t out_ = 0, in_ = 0;
 };
