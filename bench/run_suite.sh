@@ -5,7 +5,8 @@
 # throughput on MiniLM-L6 and BERT-base shapes, the cost of each variant
 # primitive (strata-variant-bench), decode speed and memory of the bounded
 # KV-cache policies as the context grows (strata-cache-bench), mixture of experts
-# and activation-sparse FFNs against dense ones (strata-ffn-bench), and the kernel
+# and activation-sparse FFNs against dense ones (strata-ffn-bench), cross-attention
+# with its K/V cached vs recomputed (strata-cross-bench), and the kernel
 # microbenchmarks on every target this CPU runs. Prints a Markdown
 # report for bench/RESULTS.md; raw results (JSON) go to $STRATA_BENCH_DIR.
 #
@@ -13,7 +14,7 @@
 #
 # BUILD_DIR (default build/release) needs a release build of make-model,
 # generate, strata-limits, strata-bench, strata-embed-bench, strata-variant-bench,
-# strata-cache-bench, strata-ffn-bench and strata-microbench
+# strata-cache-bench, strata-ffn-bench, strata-cross-bench and strata-microbench
 # (cmake --preset release && cmake --build --preset release). THREADS defaults
 # to 2, REPEATS (timed runs after one warm-up; medians reported) to 5.
 #
@@ -197,6 +198,12 @@ if [ -x "$BUILD/strata-ffn-bench" ]; then
   "$BUILD/strata-ffn-bench" --threads "$THREADS" --repeats "$REPEATS" 2>/dev/null
   echo
   "$BUILD/strata-ffn-bench" --threads "$THREADS" --repeats "$REPEATS" --hidden 1024 --layers 8 --ffn 4096 --no-sparse 2>/dev/null
+fi
+
+# ---- cross-attention: decode with the cross K/V cached vs recomputed, memories of 64 to 1024 ----
+if [ -x "$BUILD/strata-cross-bench" ]; then
+  echo
+  "$BUILD/strata-cross-bench" --threads "$THREADS" --repeats "$REPEATS" 2>/dev/null
 fi
 
 # ---- kernel microbenchmarks: every kernel on every target, single-threaded ----

@@ -11,6 +11,7 @@
 #include "strata/io/safetensors.hpp"
 #include "strata/io/tokenizer.hpp"
 #include "strata/layers/attention.hpp"
+#include "strata/layers/cross_attention.hpp"
 #include "strata/layers/decoder_block.hpp"
 #include "strata/layers/ffn.hpp"
 #include "strata/layers/layernorm.hpp"

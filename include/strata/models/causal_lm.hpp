@@ -130,6 +130,30 @@ class CausalLM final : public LanguageModel {
     return b;
   }
 
+  // Cross-attention blocks (CrossDecoderBlock): the encoder memory's K/V,
+  // computed once per memory into cache.cross(), one entry per checkpoint
+  // block (a looped model's passes share them with the weights).
+  static constexpr bool has_cross = requires { block_layer::cross_attention; };
+  bool needs_memory() const override { return has_cross; }
+  void set_memory(const float* memory, std::int64_t S, std::int64_t width, KVCache& cache,
+                  ThreadPool& pool) const override {
+    if constexpr (!has_cross) {
+      LanguageModel::set_memory(memory, S, width, cache, pool);
+    } else {
+      check(width == cfg_.hidden_size, "set_memory: memory rows are ", width, " floats wide, but ", name_,
+            " has hidden_size ", cfg_.hidden_size);
+      check(S >= 1 && S <= ConfigLimits::max_positions, "set_memory: memory length ", S, " is out of range [1, ",
+            ConfigLimits::max_positions, "]");
+      check(memory != nullptr, "set_memory: no memory given");
+      const std::int64_t L = std::int64_t(blocks_.size());
+      CrossKVCache& cross = cache.cross();
+      cross.resize(L, cfg_.num_kv_heads, S, cfg_.head_dim);
+      for (std::int64_t l = 0; l < L; ++l)
+        blocks_[std::size_t(l)].set_memory(memory, S, cross.layer(l), cross.k_scratch(), cross.v_scratch(), pool);
+      cross.set_length(S);
+    }
+  }
+
   std::int64_t cache_slots(std::int64_t context) const override {
     if constexpr (requires(const block_layer& blk) { blk.cache_slots(context); })
       return blocks_.front().cache_slots(context);
@@ -151,6 +175,9 @@ class CausalLM final : public LanguageModel {
           "forward: the KV cache (", cache.slots(), " rows per KV head", cache.slot_state() ? ", slot state" : "",
           ") does not fit ", name_, ", which needs ", cache_slots(cache.capacity()), " rows per KV head",
           cache_slot_state() ? " with slot state" : "", " for ", cache.capacity(), " positions");
+    if constexpr (has_cross)
+      check(cache.cross().fits(std::int64_t(blocks_.size()), c.num_kv_heads, c.head_dim), "forward: ", name_,
+            " has cross-attention layers and no encoder memory: call set_memory first");
     for (auto id : tokens)
       check(id >= 0 && id < c.vocab_size, "token id ", id, " is out of range [0, ", c.vocab_size, ")");
     ws.ensure(c, T);
@@ -171,8 +198,12 @@ class CausalLM final : public LanguageModel {
     for (std::int64_t pass = 0; pass < loops_; ++pass) {  // one pass unless the model is looped
       s.attn.loop = s.ffn.loop = pass;
       for (std::int64_t l = 0; l < L; ++l)
-        blocks_[std::size_t(l)].forward(ws.x.data(), T, p0, rope_, ws.cos.data(), ws.sin.data(),
-                                        cache.layer(pass * L + l), s, pool);
+        if constexpr (has_cross)
+          blocks_[std::size_t(l)].forward(ws.x.data(), T, p0, rope_, ws.cos.data(), ws.sin.data(),
+                                          cache.layer(pass * L + l), cache.cross().layer(l), s, pool);
+        else
+          blocks_[std::size_t(l)].forward(ws.x.data(), T, p0, rope_, ws.cos.data(), ws.sin.data(),
+                                          cache.layer(pass * L + l), s, pool);
       if (pass + 1 < loops_ && ws.loop_exit && ws.loop_exit(pass, p0, T, ws.x.data())) {
         share_kv(cache, pass, p0, T);
         break;

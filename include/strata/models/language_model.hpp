@@ -62,6 +62,18 @@ class LanguageModel {
   virtual std::int64_t cache_slots(std::int64_t context) const { return context; }
   virtual bool cache_slot_state() const { return false; }
 
+  // Cross-attention models (layers/cross_attention.hpp): whether forward()
+  // needs an encoder memory, and set_memory, which computes the memory's
+  // cross K/V into cache.cross() once (memory: [S, width] floats, width the
+  // model's hidden_size). It leaves the decoder positions in the cache as
+  // they are. Models without cross-attention refuse a memory.
+  virtual bool needs_memory() const { return false; }
+  virtual void set_memory(const float* memory, std::int64_t S, std::int64_t width, KVCache& cache,
+                          ThreadPool& pool) const {
+    (void)memory, (void)S, (void)width, (void)cache, (void)pool;
+    fail("set_memory: ", name(), " has no cross-attention layers; it takes no encoder memory");
+  }
+
   // Runs `tokens` at positions [cache.length(), cache.length() + T), appends
   // their K/V to the cache and writes logits: [vocab] for the last token, or
   // [T, vocab] for all. Throws strata::Error on an out-of-range id or a full

@@ -16,6 +16,11 @@
 // (float): 2 × layers × kv_heads × slots × head_dim floats + layers ×
 // kv_heads × slots × (8 + 4) bytes, however long the session runs. The
 // capacity (positions a session may reach) stays the context either way.
+//
+// A model with cross-attention (layers/cross_attention.hpp) also keeps the
+// K/V of its encoder memory, in the cache's CrossKVCache: 2 × layers ×
+// kv_heads × S × head_dim floats for a memory of S positions, computed once
+// by set_memory and read by every step after it (empty until then).
 #pragma once
 
 #include <unistd.h>
@@ -32,6 +37,60 @@
 #include "strata/layers/attention.hpp"
 
 namespace strata {
+
+// The cross-attention K/V of one memory of S positions: [layer][kv_head][S]
+// [head_dim] for K and V, plus the [S, kv_dim] scratch their projections are
+// written to before they are laid out per head. Allocated by resize(), which
+// keeps the buffers when the size does not change.
+class CrossKVCache {
+ public:
+  void resize(std::int64_t layers, std::int64_t kv_heads, std::int64_t S, std::int64_t head_dim) {
+    length_ = 0;  // no memory until the caller has filled it (set_length)
+    std::size_t n = 1, bytes = 0;
+    for (const std::int64_t f : {layers, kv_heads, S, head_dim})
+      check(f >= 1 && !__builtin_mul_overflow(n, std::size_t(f), &n), "cross KV cache: size overflows");
+    check(!__builtin_mul_overflow(n, 2 * sizeof(float), &bytes), "cross KV cache: size overflows");
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && bytes / std::size_t(page) > std::size_t(pages))
+      fail("cross KV cache of ", bytes, " bytes (", S, " memory positions x ", layers, " layers x ", kv_heads,
+           " KV heads x ", head_dim, " head_dim x 2 (K, V) x 4 bytes) exceeds this machine's memory");
+    try {
+      k_.resize(n);
+      v_.resize(n);
+      scratch_.resize(2 * std::size_t(S * kv_heads * head_dim));
+    } catch (const std::bad_alloc&) {
+      fail("cross KV cache of ", bytes, " bytes cannot be allocated; use a shorter memory");
+    }
+    layers_ = layers;
+    kv_heads_ = kv_heads;
+    head_dim_ = head_dim;
+    capacity_ = S;
+  }
+
+  // Memory positions held; 0: no memory set.
+  std::int64_t length() const { return length_; }
+  void set_length(std::int64_t S) {
+    check(S >= 0 && S <= capacity_, "cross KV cache length ", S, " is out of range [0, ", capacity_, "]");
+    length_ = S;
+  }
+  // Whether it holds a memory laid out for a model of this shape.
+  bool fits(std::int64_t layers, std::int64_t kv_heads, std::int64_t head_dim) const {
+    return length_ > 0 && layers_ == layers && kv_heads_ == kv_heads && head_dim_ == head_dim;
+  }
+  std::size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+  // Scratch for one layer's projections: [S, kv_dim] floats each.
+  float* k_scratch() { return scratch_.data(); }
+  float* v_scratch() { return scratch_.data() + scratch_.size() / 2; }
+
+  KVLayerView layer(std::int64_t l) {
+    const std::int64_t rows = l * kv_heads_ * capacity_;
+    return {k_.data() + rows * head_dim_, v_.data() + rows * head_dim_, capacity_, head_dim_};
+  }
+
+ private:
+  std::int64_t layers_ = 0, kv_heads_ = 0, head_dim_ = 0, capacity_ = 0, length_ = 0;
+  std::vector<float> k_, v_, scratch_;
+};
 
 class KVCache {
  public:
@@ -83,6 +142,10 @@ class KVCache {
     return (k_.size() + v_.size() + score_.size()) * sizeof(float) + pos_.size() * sizeof(std::int64_t);
   }
 
+  // The encoder memory's K/V (cross-attention models); clear() keeps them.
+  CrossKVCache& cross() { return cross_; }
+  const CrossKVCache& cross() const { return cross_; }
+
   KVLayerView layer(std::int64_t l) {
     const std::int64_t rows = l * kv_heads_ * slots_;
     return {k_.data() + rows * head_dim_, v_.data() + rows * head_dim_, slots_, head_dim_,
@@ -94,6 +157,7 @@ class KVCache {
   bool slot_state_;
   std::vector<float> k_, v_, score_;
   std::vector<std::int64_t> pos_;
+  CrossKVCache cross_;
 };
 
 }  // namespace strata

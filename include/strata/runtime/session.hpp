@@ -40,6 +40,18 @@ class Session {
     ws_.loop_exit = std::move(hook);
   }
 
+  // Encoder-decoder models: the encoder output [S, width] that the
+  // cross-attention layers attend to. Its K/V are computed here, once, and
+  // every later prefill/step reads them (the memory buffer is not kept). The
+  // decoder positions already in the session stay; reset() them to start a
+  // new sequence over the new memory. Refused: a model without
+  // cross-attention, width != hidden_size, S < 1.
+  void set_memory(const float* memory, std::int64_t S, std::int64_t width) {
+    model_->set_memory(memory, S, width, cache_, *pool_);
+  }
+  // Memory positions set (0: none).
+  std::int64_t memory_length() const { return cache_.cross().length(); }
+
   // Feeds tokens in one batched pass; returns the logits after the last one.
   std::span<const float> prefill(std::span<const std::int32_t> tokens) {
     const auto V = std::size_t(config().vocab_size);
