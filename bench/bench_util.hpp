@@ -1,6 +1,7 @@
 // What the synthetic-model benchmarks (strata-variant-bench, -cache-bench,
-// -ffn-bench) share: a random-weight checkpoint written to a folder of their
-// own that is removed when they exit, timing, medians, a token stream.
+// -ffn-bench, -cross-bench) share: a random-weight checkpoint written to a
+// folder of their own that is removed when they exit, timing, medians, a
+// token stream, the one-line error exit.
 #pragma once
 
 #include <unistd.h>
@@ -8,7 +9,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
+#include <iostream>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -80,6 +83,17 @@ inline std::vector<std::int32_t> token_stream(std::int64_t n, std::int64_t vocab
   std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
   for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = std::int32_t((i * 7919 + 13) % std::size_t(vocab));
   return ids;
+}
+
+// A tool's main: run() and its exit status, or its error on one line and 1.
+template <class Run>
+int guarded_main(const char* tool, Run&& run) {
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    std::cerr << tool << ": " << e.what() << "\n";
+    return 1;
+  }
 }
 
 }  // namespace strata::bench

@@ -180,10 +180,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "strata-cache-bench: " << e.what() << "\n";
-    return 1;
-  }
+  return strata::bench::guarded_main("strata-cache-bench", [&] { return run(argc, argv); });
 }

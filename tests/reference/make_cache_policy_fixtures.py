@@ -33,6 +33,7 @@ sys.path.insert(0, HERE)
 
 import cache_policies_ref as ref  # noqa: E402
 from make_llama_fixtures import write_safetensors  # noqa: E402  (our own safetensors writer)
+from make_variant_fixtures import f32, rounded  # noqa: E402  (float32 rounding, 9-digit JSON)
 
 N_TOKENS = 80
 N_PROMPT = 24
@@ -43,14 +44,6 @@ CONFIG = {"model_type": "mistral", "hidden_size": 32, "intermediate_size": 48, "
           "max_position_embeddings": 128, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "hidden_act": "silu",
           "sliding_window": 6, "tie_word_embeddings": False, "torch_dtype": "float32",
           "strata_variants": {"sink_tokens": 2, "kv_budget": 8, "a2sf_forgetting": 0.8}}
-
-
-def f32(a):
-    return np.asarray(a, dtype=np.float64).astype("<f4")
-
-
-def rounded(x):
-    return [float(f"{v:.9g}") for v in np.asarray(x, dtype=np.float64).ravel()]
 
 
 def make_weights(cfg, rng):

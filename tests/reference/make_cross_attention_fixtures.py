@@ -30,6 +30,7 @@ sys.path.insert(0, HERE)
 
 import cross_attention_ref as ref  # noqa: E402
 from make_llama_fixtures import write_safetensors  # noqa: E402  (our own safetensors writer)
+from make_variant_fixtures import f32, rounded  # noqa: E402  (float32 rounding, 9-digit JSON)
 
 N_TOKENS = 16
 N_PROMPT = 7
@@ -40,14 +41,6 @@ CONFIG = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 48, "nu
           "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "vocab_size": 48,
           "max_position_embeddings": 64, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "hidden_act": "silu",
           "tie_word_embeddings": False, "torch_dtype": "float32"}
-
-
-def f32(a):
-    return np.asarray(a, dtype=np.float64).astype("<f4")
-
-
-def rounded(x):
-    return [float(f"{v:.9g}") for v in np.asarray(x, dtype=np.float64).ravel()]
 
 
 def make_weights(cfg, rng):
