@@ -98,8 +98,8 @@ std::shared_ptr<const LanguageModel> load_decoder(const io::Checkpoint& ck, cons
 // Every weight type × composition is instantiated wherever load_causal_lm
 // is used. A program with many translation units can compile them once:
 // define STRATA_EXTERN_MODEL_TEMPLATES for all of them and, in one, include
-// <strata/models/llama_instances.hpp> (the test suite does; it halves its
-// build time).
+// <strata/models/llama_instances.hpp> (this project's tests, examples and
+// benchmark tools share one such translation unit, examples/model_instances.cpp).
 #if defined(STRATA_EXTERN_MODEL_TEMPLATES)
 #define STRATA_MODEL_INSTANCE(W)                                                                              \
   extern template std::shared_ptr<const LanguageModel> load_decoder<W>(const io::Checkpoint&, const ModelConfig&, \
