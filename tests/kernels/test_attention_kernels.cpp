@@ -117,6 +117,39 @@ TEST_CASE("attention_bidirectional (encoders) matches the reference on every tar
   }
 }
 
+// q, k, v of one head inside fused [T, 3·H + pad] rows, as an encoder's
+// projection writes them; the kernel reads them in place.
+TEST_CASE("attention_gemm (encoders) matches the reference on every target", "[attention]") {
+  for (const KernelTable* t : strata::kernels::available_kernel_tables()) {
+    INFO(t->target);
+    REQUIRE(t->attention_gemm != nullptr);
+    for (std::int64_t hd : {8, 24, 32, 64, 80, 128})
+      for (std::int64_t nq : {1, 5, 12, 13, 37, 128})
+        for (std::int64_t n : {1, 2, 15, 16, 33, 128, 255, 256, 257, 600}) {
+          INFO("hd " << hd << ", nq " << nq << ", keys " << n);
+          const std::int64_t H = 3 * hd, stride = 3 * H + 5, rows = std::max(nq, n);
+          const auto seed = std::uint32_t(hd * 131 + nq * 7 + n);
+          const auto qkv = random_vec(std::size_t(rows * stride), seed);
+          const float *Q = qkv.data() + hd, *K = qkv.data() + H + hd, *V = qkv.data() + 2 * H + hd;
+          const std::int64_t os = 2 * hd + 3;
+          const float sentinel = 12345.0f;
+          std::vector<float> O(std::size_t(nq * os), sentinel), ref(O.size(), sentinel);
+          for (std::int64_t i = 0; i < nq; ++i)
+            for (std::int64_t d = 0; d < hd; ++d) O[std::size_t(i * os + d)] = NAN;  // never read before written
+          std::vector<float> scratch(std::size_t(strata::kernels::attention_gemm_scratch_floats(n, hd)), NAN);
+          const float scale = 1.0f / std::sqrt(float(hd));
+          t->attention_gemm(Q, stride, nq, K, stride, V, stride, n, hd, scale, O.data(), os, scratch.data());
+          strata::kernels::attention_gemm_ref(Q, stride, nq, K, stride, V, stride, n, hd, scale, ref.data(), os);
+          double worst = 0;
+          for (std::size_t i = 0; i < O.size(); ++i) {
+            const double e = std::abs(double(O[i]) - double(ref[i]));
+            if (!(e <= worst)) worst = e;
+          }
+          CHECK(worst < 2e-6);
+        }
+  }
+}
+
 TEST_CASE("attention_partial matches the reference on every target", "[attention]") {
   for (const KernelTable* t : strata::kernels::available_kernel_tables()) {
     INFO(t->target);

@@ -5,7 +5,10 @@
 //   attention_partial — one query over a run of rows, the unnormalised state
 //                       (o, m, l) of a split of the KV range (flash-decoding);
 //   attention_merge   — the normalised output from k such partial states;
-//   attention_bidirectional — queries over all rows, no mask (encoders).
+//   attention_bidirectional — queries over all rows, no mask (a few queries:
+//                       cross-attention);
+//   attention_gemm    — a whole sequence's queries over all its rows, no mask,
+//                       rows strided (encoders: read in the fused q/k/v output).
 // The fast kernels come from the active KernelTable (kernels/simd/attention.hpp);
 // the _ref functions are plain double-precision code for the tests.
 #pragma once
@@ -41,6 +44,15 @@ inline void attention_bidirectional(const float* Q, std::int64_t q_stride, std::
                                     const float* V, std::int64_t n, std::int64_t hd, float scale, float* O,
                                     std::int64_t o_stride) {
   active_kernels().attention_bidirectional(Q, q_stride, nq, K, V, n, hd, scale, O, o_stride);
+}
+
+// nq queries over n ≥ 1 keys, no mask; rows of Q, K, V, O strided. Allocates
+// nothing: `scratch` holds attention_gemm_scratch_floats(n, hd) floats (one
+// per thread). KernelTable::attention_gemm has the algorithm.
+inline void attention_gemm(const float* Q, std::int64_t q_stride, std::int64_t nq, const float* K,
+                           std::int64_t k_stride, const float* V, std::int64_t v_stride, std::int64_t n,
+                           std::int64_t hd, float scale, float* O, std::int64_t o_stride, float* scratch) {
+  active_kernels().attention_gemm(Q, q_stride, nq, K, k_stride, V, v_stride, n, hd, scale, O, o_stride, scratch);
 }
 
 // Combines k partial states of one query (o: k rows of hd floats; m, l: k
@@ -96,6 +108,28 @@ inline void attention_bidirectional_ref(const float* Q, std::int64_t q_stride, s
   // Query i at "position" n - 1 with no window sees every row: the causal reference, one query at a time.
   for (std::int64_t i = 0; i < nq; ++i)
     attention_prefill_ref(Q + i * q_stride, q_stride, 1, n - 1, K, V, hd, 0, scale, O + i * o_stride, o_stride);
+}
+
+// Unmasked attention with strided rows, in double: the reference of attention_gemm.
+inline void attention_gemm_ref(const float* Q, std::int64_t q_stride, std::int64_t nq, const float* K,
+                               std::int64_t k_stride, const float* V, std::int64_t v_stride, std::int64_t n,
+                               std::int64_t hd, float scale, float* O, std::int64_t o_stride) {
+  std::vector<double> s(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < nq; ++i) {
+    double mx = -INFINITY;
+    for (std::int64_t j = 0; j < n; ++j) {
+      double dot = 0;
+      for (std::int64_t d = 0; d < hd; ++d) dot += double(Q[i * q_stride + d]) * K[j * k_stride + d];
+      mx = std::max(mx, s[std::size_t(j)] = dot * scale);
+    }
+    double sum = 0;
+    for (double& x : s) sum += (x = std::exp(x - mx));
+    for (std::int64_t d = 0; d < hd; ++d) {
+      double acc = 0;
+      for (std::int64_t j = 0; j < n; ++j) acc += s[std::size_t(j)] * V[j * v_stride + d];
+      O[i * o_stride + d] = float(acc / sum);
+    }
+  }
 }
 
 inline void attention_partial_ref(const float* q, const float* K, const float* V, std::int64_t n, std::int64_t hd,

@@ -19,6 +19,7 @@
 #include "strata/core/dtype.hpp"
 #include "strata/core/thread_pool.hpp"
 #include "strata/kernels/dispatch.hpp"
+#include "strata/kernels/epilogue.hpp"
 
 namespace strata::kernels {
 
@@ -76,14 +77,6 @@ auto gemv_rows_kernel(const KernelTable& t) {
   else return t.gemv_rows_f16;
 }
 
-namespace detail {
-inline void add_bias(const float* bias, std::int64_t T, std::int64_t N, float* y) {
-  if (!bias) return;
-  for (std::int64_t t = 0; t < T; ++t)
-    for (std::int64_t n = 0; n < N; ++n) y[t * N + n] += bias[n];
-}
-}  // namespace detail
-
 // Rows of x a GEMM call covers at once: the kernel streams them once per
 // group of panels, so a block of rows should stay in the core's L2 (about
 // kGemmRowBlockBytes of it) while every panel passes; the weights then stream
@@ -96,9 +89,11 @@ inline std::int64_t gemm_row_block(std::int64_t K) {
   return std::max<std::int64_t>(kGemmMinRowBlock, kGemmRowBlockBytes / (std::int64_t(sizeof(float)) * K) / 6 * 6);
 }
 
-// y[T, N] = x[T, K] · Wᵀ (+ bias) with packed W.
+// y[T, N] = act(x[T, K] · Wᵀ + bias) + residual with packed W (kernels/epilogue.hpp):
+// each thread applies the epilogue to the block it has just computed.
 template <class W>
-void gemm(const float* x, std::int64_t T, const PackedMatrix<W>& w, const float* bias, float* y, ThreadPool& pool) {
+void gemm(const float* x, std::int64_t T, const PackedMatrix<W>& w, const GemmEpilogue& epi, float* y,
+          ThreadPool& pool) {
   const auto fn = gemm_kernel<W>(active_kernels());
   const std::int64_t K = w.cols(), N = w.rows();
   const std::int64_t row_block = gemm_row_block(K), block = T > 2 * row_block ? row_block : T;
@@ -107,19 +102,34 @@ void gemm(const float* x, std::int64_t T, const PackedMatrix<W>& w, const float*
     // Grain of 2 panels (32 columns): one prefill tile on AVX-512.
     pool.parallel_for(
         w.panels(),
-        [&](std::int64_t p0, std::int64_t p1) { fn(x + t0 * K, rows, K, w.data(), N, p0, p1, y + t0 * N, N); }, 2);
+        [&](std::int64_t p0, std::int64_t p1) {
+          fn(x + t0 * K, rows, K, w.data(), N, p0, p1, y + t0 * N, N);
+          apply_epilogue(epi, y, N, t0, t0 + rows, p0 * kPanel, std::min(N, p1 * kPanel));
+        },
+        2);
   }
-  detail::add_bias(bias, T, N, y);
 }
 
-// y[T, N] = x[T, K] · Wᵀ (+ bias) with row-major W [N, K].
+// y[T, N] = x[T, K] · Wᵀ (+ bias) with packed W.
 template <class W>
-void gemv_rows(const float* x, std::int64_t T, std::int64_t K, const W* w, std::int64_t N, const float* bias, float* y,
-               ThreadPool& pool) {
+void gemm(const float* x, std::int64_t T, const PackedMatrix<W>& w, const float* bias, float* y, ThreadPool& pool) {
+  GemmEpilogue epi;
+  epi.bias = bias;
+  gemm(x, T, w, epi, y, pool);
+}
+
+// y[T, N] = act(x[T, K] · Wᵀ + bias) + residual with row-major W [N, K].
+template <class W>
+void gemv_rows(const float* x, std::int64_t T, std::int64_t K, const W* w, std::int64_t N, const GemmEpilogue& epi,
+               float* y, ThreadPool& pool) {
   const auto fn = gemv_rows_kernel<W>(active_kernels());
   pool.parallel_for(
-      N, [&](std::int64_t n0, std::int64_t n1) { fn(x, T, K, w, n0, n1, y, N); }, 16);
-  detail::add_bias(bias, T, N, y);
+      N,
+      [&](std::int64_t n0, std::int64_t n1) {
+        fn(x, T, K, w, n0, n1, y, N);
+        apply_epilogue(epi, y, N, 0, T, n0, n1);
+      },
+      16);
 }
 
 // Scalar reference in double precision, on row-major W.

@@ -42,6 +42,14 @@ struct QuantActsView {
   std::int64_t T = 0, K = 0;
 };
 
+// attention_gemm (below): query rows per block, keys whose scores a block
+// holds at once, and the scratch one call needs.
+inline constexpr std::int64_t kAttnGemmQueryRows = 12;
+inline constexpr std::int64_t kAttnGemmKeyBlock = 256;
+inline constexpr std::int64_t attention_gemm_scratch_floats(std::int64_t n, std::int64_t hd) {
+  return (n + kPanel - 1) / kPanel * kPanel * hd + kAttnGemmQueryRows * kAttnGemmKeyBlock;
+}
+
 struct KernelTable {
   const char* target = "";  // "avx512", "avx2", "sse4.2", "sse2", "generic"
   int vector_bytes = 0;     // width of one SIMD register
@@ -63,6 +71,20 @@ struct KernelTable {
                          std::int64_t n1, float* y, std::int64_t ldy) = nullptr;
   void (*gemv_rows_f16)(const float* x, std::int64_t T, std::int64_t K, const f16* w, std::int64_t n0,
                         std::int64_t n1, float* y, std::int64_t ldy) = nullptr;
+
+  // ---- bf16 dot products (kernels/simd/gemm_bf16_dot.hpp) ----
+  // Whether gemm_bf16_dot runs on the CPU's bf16 dot-product instruction
+  // (AVX512_BF16 vdpbf16ps) rather than emulating it with f32 FMAs.
+  bool bf16_dot_native = false;
+  // y[t, n] = Σ_k x[t, k] · W[n, k] for rows n of panels [p0, p1) < N, with x
+  // in bf16 (T rows of 2·⌈K/2⌉ values) and W in the paired panel layout of
+  // kernels/gemm_bf16_dot.hpp; products of bf16 values summed in f32, a pair
+  // at a time (odd input first, as vdpbf16ps).
+  void (*gemm_bf16_dot)(const bf16* x, std::int64_t T, std::int64_t K, const bf16* panels, std::int64_t N,
+                        std::int64_t p0, std::int64_t p1, float* y, std::int64_t ldy) = nullptr;
+  // x [T, K] floats → bf16 rows of 2·⌈K/2⌉ (round to nearest even, a zero
+  // after an odd K): equal to core/dtype.hpp's f32_to_bf16 on every value.
+  void (*to_bf16)(const float* x, std::int64_t T, std::int64_t K, bf16* out) = nullptr;
 
   // ---- Quantized projections (kernels/simd/quant_gemm.hpp) ----
   // x [T, K] floats → int8 blocks (K a multiple of 32). Exact: equal to
@@ -120,6 +142,17 @@ struct KernelTable {
   void (*attention_bidirectional)(const float* Q, std::int64_t q_stride, std::int64_t nq, const float* K,
                                   const float* V, std::int64_t n, std::int64_t hd, float scale, float* O,
                                   std::int64_t o_stride) = nullptr;
+  // Unmasked attention of nq queries over n ≥ 1 keys (a whole encoder
+  // sequence of one head) as two GEMMs per block of kAttnGemmQueryRows
+  // queries: S = Q·Kᵀ (K packed once per call into 16-key panels, the GEMM's
+  // layout), softmax per row with the running max and sum carried across
+  // blocks of kAttnGemmKeyBlock keys, O += P·V with V read in place. Rows of
+  // Q, K, V and O are q_stride, k_stride, v_stride, o_stride floats apart
+  // (the heads of a fused [T, q + k + v] projection output are read where
+  // they are). scratch: attention_gemm_scratch_floats(n, hd) floats.
+  void (*attention_gemm)(const float* Q, std::int64_t q_stride, std::int64_t nq, const float* K,
+                         std::int64_t k_stride, const float* V, std::int64_t v_stride, std::int64_t n,
+                         std::int64_t hd, float scale, float* O, std::int64_t o_stride, float* scratch) = nullptr;
 };
 
 }  // namespace strata::kernels

@@ -40,6 +40,7 @@
 #include "strata/core/error.hpp"
 #include "strata/core/thread_pool.hpp"
 #include "strata/kernels/dispatch.hpp"
+#include "strata/kernels/epilogue.hpp"
 
 namespace strata::kernels {
 
@@ -370,10 +371,12 @@ inline void gemm_quant_ref(const QuantActsView& x, const QuantMatrix& w, float* 
     }
 }
 
-// y[T, N] = x[T, K] · Wᵀ with quantized W: quantizes x (into `acts`) then runs
-// the table's integer kernel split by panels across the pool.
+// y[T, N] = act(x[T, K] · Wᵀ + bias) + residual with quantized W: quantizes
+// x (into `acts`) then runs the table's integer kernel split by panels
+// across the pool, each thread applying the epilogue (kernels/epilogue.hpp)
+// to its columns.
 inline void gemm_quant(const float* x, std::int64_t T, const QuantMatrix& w, QuantActs& acts, float* y,
-                       ThreadPool& pool) {
+                       ThreadPool& pool, const GemmEpilogue& epi = {}) {
   const KernelTable& kt = active_kernels();
   const std::int64_t K = w.cols(), N = w.rows();
   acts.ensure(T, K);
@@ -382,7 +385,12 @@ inline void gemm_quant(const float* x, std::int64_t T, const QuantMatrix& w, Qua
   const QuantActsView xv = acts.view();
   const QuantWeightsView wv = w.view();
   pool.parallel_for(
-      w.panels(), [&](std::int64_t p0, std::int64_t p1) { fn(xv, wv, p0, p1, y, N); }, 2);
+      w.panels(),
+      [&](std::int64_t p0, std::int64_t p1) {
+        fn(xv, wv, p0, p1, y, N);
+        apply_epilogue(epi, y, N, 0, T, p0 * kPanel, std::min(N, p1 * kPanel));
+      },
+      2);
 }
 
 }  // namespace strata::kernels

@@ -31,32 +31,49 @@ struct GemmShape {
   static constexpr std::int64_t NP_GEMV = is_avx512<A> ? 4 : 2;
 };
 
-// acc[m][j] for m < MR tokens and j < NP·NV vectors of output columns.
-// x: MR rows of K floats (row stride ldx); panel: NP consecutive panels.
-// Writes the tile to y (row stride ldy), columns [0, ncols) of the NP·16.
+// acc[m][j] for m < MR rows of x and j < NP·NV vectors of output columns:
+// y[m][c] = Σ_k x[m][k] · B(k, c), k in order, one fused multiply-add each.
+// x: MR rows of K floats (row stride ldx). B is read in groups of 16
+// columns: column 16·p + r of row k at b[p·pstride + k·kstride + r] (packed
+// weights: kstride 16, pstride K·16; a row-major matrix: kstride its row
+// stride, pstride 16). Writes the tile to y (row stride ldy), columns
+// [0, ncols) of the NP·16. With y_scale, the tile accumulates:
+// y[m] = y_scale[m] · y[m] + Σ_k ... (the running output of attention).
 template <class A, std::int64_t MR, std::int64_t NP, class W>
-inline void gemm_tile(const float* x, std::int64_t ldx, std::int64_t K, const W* panel, float* y, std::int64_t ldy,
-                      std::int64_t ncols) {
+inline void gemm_tile(const float* x, std::int64_t ldx, std::int64_t K, const W* b, std::int64_t kstride,
+                      std::int64_t pstride, float* y, std::int64_t ldy, std::int64_t ncols,
+                      const float* y_scale = nullptr) {
   using B = vfloat<A>;
   constexpr std::int64_t V = GemmShape<A>::V, NV = GemmShape<A>::NV, NJ = NP * NV;
-  const std::int64_t pstride = K * kernels::kPanel;  // elements from one panel to the next
   B acc[MR][NJ];
-  for (std::int64_t m = 0; m < MR; ++m)
-    for (std::int64_t j = 0; j < NJ; ++j) acc[m][j] = B(0.0f);
+  const bool full = ncols == NJ * V;
+  alignas(64) float tmp[NJ * V];
+  for (std::int64_t m = 0; m < MR; ++m) {
+    if (!y_scale) {
+      for (std::int64_t j = 0; j < NJ; ++j) acc[m][j] = B(0.0f);
+    } else {
+      const B s(y_scale[m]);
+      const float* ym = y + m * ldy;
+      if (!full) {
+        for (std::int64_t c = 0; c < NJ * V; ++c) tmp[c] = c < ncols ? ym[c] : 0.0f;
+        ym = tmp;
+      }
+      for (std::int64_t j = 0; j < NJ; ++j) acc[m][j] = B::load_unaligned(ym + j * V) * s;
+    }
+  }
   for (std::int64_t k = 0; k < K; ++k) {
     B w[NJ];
     for (std::int64_t p = 0; p < NP; ++p)
-      for (std::int64_t v = 0; v < NV; ++v) w[p * NV + v] = load_widen<A>(panel + p * pstride + k * kernels::kPanel + v * V);
+      for (std::int64_t v = 0; v < NV; ++v) w[p * NV + v] = load_widen<A>(b + p * pstride + k * kstride + v * V);
     for (std::int64_t m = 0; m < MR; ++m) {
       const B xb(x[m * ldx + k]);
       for (std::int64_t j = 0; j < NJ; ++j) acc[m][j] = fmadd<A>(xb, w[j], acc[m][j]);
     }
   }
-  if (ncols == NJ * V) {
+  if (full) {
     for (std::int64_t m = 0; m < MR; ++m)
       for (std::int64_t j = 0; j < NJ; ++j) acc[m][j].store_unaligned(y + m * ldy + j * V);
   } else {  // the last panel of a matrix whose row count is not a multiple of 16
-    alignas(64) float tmp[NJ * V];
     for (std::int64_t m = 0; m < MR; ++m) {
       for (std::int64_t j = 0; j < NJ; ++j) acc[m][j].store_aligned(tmp + j * V);
       for (std::int64_t c = 0; c < ncols; ++c) y[m * ldy + c] = tmp[c];
@@ -64,25 +81,32 @@ inline void gemm_tile(const float* x, std::int64_t ldx, std::int64_t K, const W*
   }
 }
 
-// Tokens [0, T) in blocks of MR; a tail of fewer tokens uses a smaller tile.
-template <class A, std::int64_t MR, std::int64_t NP, class W>
-inline void gemm_rows(const float* x, std::int64_t T, std::int64_t K, const W* panel, float* y, std::int64_t ldy,
-                      std::int64_t ncols) {
-  std::int64_t t = 0;
-  for (; t + MR <= T; t += MR) gemm_tile<A, MR, NP, W>(x + t * K, K, K, panel, y + t * ldy, ldy, ncols);
-  if constexpr (MR > 1) {
-    const std::int64_t rest = T - t;
-    if (rest > 0) {
-      // Peel the tail into halves so a tail of r tokens costs at most
-      // log2(MR) extra tiles, each with the same weight reuse pattern.
-      constexpr std::int64_t H = MR / 2 > 0 ? MR / 2 : 1;
-      if (rest >= H) {
-        gemm_tile<A, H, NP, W>(x + t * K, K, K, panel, y + t * ldy, ldy, ncols);
-        t += H;
-      }
-      gemm_rows<A, (H > 1 ? H : 1), NP, W>(x + t * K, T - t, K, panel, y + t * ldy, ldy, ncols);
-    }
+// One tile of `rows` < R + 1 rows (the tail of gemm_rows): the tile shape
+// is picked at run time among R, R - 1, ..., 1 rows.
+template <class A, std::int64_t R, std::int64_t NP, class W>
+inline void gemm_tail(std::int64_t rows, const float* x, std::int64_t ldx, std::int64_t K, const W* b,
+                      std::int64_t kstride, std::int64_t pstride, float* y, std::int64_t ldy, std::int64_t ncols,
+                      const float* y_scale) {
+  if constexpr (R >= 1) {
+    if (rows == R) gemm_tile<A, R, NP, W>(x, ldx, K, b, kstride, pstride, y, ldy, ncols, y_scale);
+    else gemm_tail<A, R - 1, NP, W>(rows, x, ldx, K, b, kstride, pstride, y, ldy, ncols, y_scale);
   }
+}
+
+// Rows [0, T) of x (row stride ldx) in tiles of MR; a tail of r < MR rows
+// is one tile of r rows, so the B operand streams once more, not once per
+// row. B, y, ncols, y_scale as gemm_tile.
+template <class A, std::int64_t MR, std::int64_t NP, class W>
+inline void gemm_rows(const float* x, std::int64_t ldx, std::int64_t T, std::int64_t K, const W* b,
+                      std::int64_t kstride, std::int64_t pstride, float* y, std::int64_t ldy, std::int64_t ncols,
+                      const float* y_scale = nullptr) {
+  std::int64_t t = 0;
+  for (; t + MR <= T; t += MR)
+    gemm_tile<A, MR, NP, W>(x + t * ldx, ldx, K, b, kstride, pstride, y + t * ldy, ldy, ncols,
+                            y_scale ? y_scale + t : nullptr);
+  if (t < T)
+    gemm_tail<A, MR - 1, NP, W>(T - t, x + t * ldx, ldx, K, b, kstride, pstride, y + t * ldy, ldy, ncols,
+                                y_scale ? y_scale + t : nullptr);
 }
 
 template <class A, class W>
@@ -94,16 +118,17 @@ void gemm_packed(const float* x, std::int64_t T, std::int64_t K, const W* panels
     const std::int64_t c = N - p * P;
     return c < np * P ? c : np * P;
   };
+  const std::int64_t ps = K * P;  // packed: column group p at p·K·16, row k at k·16
   std::int64_t p = p0;
   if (T == 1) {  // decode: several panels per pass, one token
     for (; p + S::NP_GEMV <= p1; p += S::NP_GEMV)
-      gemm_tile<A, 1, S::NP_GEMV, W>(x, K, K, panels + p * K * P, y + p * P, ldy, cols(p, S::NP_GEMV));
-    for (; p < p1; ++p) gemm_tile<A, 1, 1, W>(x, K, K, panels + p * K * P, y + p * P, ldy, cols(p, 1));
+      gemm_tile<A, 1, S::NP_GEMV, W>(x, K, K, panels + p * ps, P, ps, y + p * P, ldy, cols(p, S::NP_GEMV));
+    for (; p < p1; ++p) gemm_tile<A, 1, 1, W>(x, K, K, panels + p * ps, P, ps, y + p * P, ldy, cols(p, 1));
     return;
   }
   for (; p + S::NP <= p1; p += S::NP)
-    gemm_rows<A, S::MR, S::NP, W>(x, T, K, panels + p * K * P, y + p * P, ldy, cols(p, S::NP));
-  for (; p < p1; ++p) gemm_rows<A, S::MR, 1, W>(x, T, K, panels + p * K * P, y + p * P, ldy, cols(p, 1));
+    gemm_rows<A, S::MR, S::NP, W>(x, K, T, K, panels + p * ps, P, ps, y + p * P, ldy, cols(p, S::NP));
+  for (; p < p1; ++p) gemm_rows<A, S::MR, 1, W>(x, K, T, K, panels + p * ps, P, ps, y + p * P, ldy, cols(p, 1));
 }
 
 // Row-major W [N, K]: one dot product per output, four rows at a time so four
