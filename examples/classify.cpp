@@ -2,7 +2,7 @@
 // (BertForSequenceClassification; names from config.json id2label).
 //
 //   classify --model DIR [--batch N] [--threads N] [--max-length N] [--no-truncate] [--padded]
-//            [--weights f32|bf16] [--quant q8|q4|fp4 ...]
+//            [--weights f32|bf16] [--compute f32|bf16] [--quant q8|q4|fp4 ...]
 //
 // Reads one text per line on stdin (a TAB splits a line into a text pair, for
 // cross-encoders); writes one JSON object per line on stdout:
@@ -19,7 +19,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: classify --model DIR [--batch N] [--threads N] [--max-length N] [--no-truncate] [--padded]\n"
-    "                [--weights f32|bf16] [--quant q8|q4|fp4 ...]\n"
+    "                [--weights f32|bf16] [--compute f32|bf16] [--quant q8|q4|fp4 ...]\n"
     "Reads one text (or TAB-separated pair) per line on stdin; writes one JSON object per line.\n";
 
 int run(int argc, char** argv) {

@@ -87,6 +87,13 @@ inline WeightType weight_type_flag(Args& a, std::string_view flag) {
   return w == "bf16" ? WeightType::BF16 : w == "f16" ? WeightType::F16 : WeightType::F32;
 }
 
+// --compute f32|bf16: how projections compute (LoadOptions::compute).
+inline Compute compute_flag(Args& a, std::string_view flag) {
+  const std::string c = a.value(flag);
+  check(c == "f32" || c == "bf16", flag, ": '", c, "' is not one of f32, bf16");
+  return c == "bf16" ? Compute::BF16 : Compute::F32;
+}
+
 // The quantization flags shared by generate, strata-bench and quantize:
 //   --quant q8|q4|fp4   --group 32|64|128   --asym   --quant-head   --keep NAME[,NAME...]
 // parse_quant_flag consumes one of them (returns false for other flags);

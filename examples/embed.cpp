@@ -1,7 +1,7 @@
 // embed: sentence embeddings from a BERT-family encoder folder.
 //
 //   embed --model DIR [--pooling mean|cls|max] [--normalize] [--batch N] [--threads N]
-//         [--max-length N] [--no-truncate] [--padded] [--weights f32|bf16] [--quant q8|q4|fp4 ...]
+//         [--max-length N] [--no-truncate] [--padded] [--weights f32|bf16] [--compute f32|bf16] [--quant q8|q4|fp4 ...]
 //
 // Reads one text per line on stdin; writes one JSON array of floats per line
 // on stdout, in input order; throughput (texts/s, tokens/s) on stderr.
@@ -16,7 +16,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: embed --model DIR [--pooling mean|cls|max] [--normalize] [--batch N] [--threads N]\n"
-    "             [--max-length N] [--no-truncate] [--padded] [--weights f32|bf16] [--quant q8|q4|fp4 ...]\n"
+    "             [--max-length N] [--no-truncate] [--padded] [--weights f32|bf16] [--compute f32|bf16] [--quant q8|q4|fp4 ...]\n"
     "Reads one text per line on stdin; writes one JSON array of floats per line on stdout.\n";
 
 int run(int argc, char** argv) {

@@ -28,6 +28,7 @@ inline bool parse_encoder_flag(Args& a, std::string_view f, EncoderFlags& e) {
   else if (f == "--batch") e.opt.batch = a.integer(f, 1, TextEncoder::kMaxBatch);
   else if (f == "--threads") e.opt.threads = int(a.integer(f, 1, 1024));
   else if (f == "--weights") e.opt.weights = weight_type_flag(a, f);
+  else if (f == "--compute") e.opt.load.compute = compute_flag(a, f);
   else if (f == "--max-length") e.opt.max_length = a.integer(f, 1, 1 << 24);
   else if (f == "--no-truncate") e.opt.truncate = false;
   else if (f == "--padded") e.opt.padded = true;
@@ -39,6 +40,7 @@ inline TextEncoder load_encoder_from_flags(EncoderFlags& e) {
   check(!e.model.empty(), "--model DIR is required");
   finish_quant(e.quant);
   e.opt.load.quant = e.quant.spec;
+  check(!(e.quant.spec.enabled && e.opt.load.compute == Compute::BF16), "--compute bf16 and --quant cannot be used together");
   return TextEncoder::load(e.model, e.opt);
 }
 

@@ -23,8 +23,9 @@ constexpr const char* kDefaultModel = "../shared/models/tinystories-656k";
 
 const char* kUsage = R"(usage: generate [--model DIR] [--prompt TEXT | --prompt-ids 1,2,3] [-n N] [--temp T]
                 [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S]
-                [--threads N] [--weights f32|bf16|f16] [--quant q8|q4|fp4 [--group G] [--asym]
-                [--quant-head] [--keep NAMES]] [--ids] [--verbose] [--help]
+                [--threads N] [--weights f32|bf16|f16] [--compute f32|bf16]
+                [--quant q8|q4|fp4 [--group G] [--asym] [--quant-head] [--keep NAMES]] [--ids]
+                [--verbose] [--help]
 
 Generates text with a Llama-family model (model_type llama, mistral, qwen2) from a
 Hugging Face folder (config.json, model.safetensors or a sharded index, tokenizer.json).
@@ -45,6 +46,8 @@ Hugging Face folder (config.json, model.safetensors or a sharded index, tokenize
   --threads N          threads (default: one per hardware thread)
   --weights TYPE       weight type in memory: f32 (default), bf16 or f16 (half the bytes, f32 math);
                        with --quant, the type of what stays unquantized (embeddings, LM head)
+  --compute TYPE       f32 (default) or bf16: projections on bf16 dot products (bf16 weights,
+                       inputs rounded to bf16, f32 sums; AVX512_BF16 where the CPU has it)
   --quant TYPE         quantize the projections at load: q8 (8-bit, groups of 32), q4 (4-bit)
                        or fp4 (E2M1 with a per-group scale); a GPTQ, AWQ or `quantize`d
                        checkpoint loads quantized without this flag
@@ -63,6 +66,7 @@ struct Options {
   strata::GenerateOptions gen;
   int threads = 0;
   strata::WeightType weights = strata::WeightType::F32;
+  strata::Compute compute = strata::Compute::F32;
   strata::cli::QuantFlags quant;
   bool ids_only = false, verbose = false, seed_given = false;
 };
@@ -102,6 +106,8 @@ Options parse(int argc, char** argv) {
       o.threads = int(a.integer(f, 1, 1024));
     } else if (f == "--weights") {
       o.weights = strata::cli::weight_type_flag(a, f);
+    } else if (f == "--compute") {
+      o.compute = strata::cli::compute_flag(a, f);
     } else if (strata::cli::parse_quant_flag(a, f, o.quant)) {
     } else if (f == "--ids") {
       o.ids_only = true;
@@ -144,6 +150,7 @@ int run(int argc, char** argv) {
   strata::TextGeneratorOptions to;
   to.weights = o.weights;
   to.load.quant = o.quant.spec;
+  to.load.compute = o.compute;
   to.threads = o.threads;
   if (o.verbose)
     to.load.on_progress = [](std::int64_t done, std::int64_t total) {

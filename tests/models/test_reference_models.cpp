@@ -76,3 +76,37 @@ TEST_CASE("generation_config.json eos ids take precedence", "[models][config]") 
   const auto c = strata::load_model_config(strata::test::fixture_path("llama/gqa_tied"));
   CHECK(c.eos_token_ids == std::vector<std::int32_t>{2, 3});
 }
+
+// bf16 dot products (LoadOptions::compute = BF16): weights and every
+// projection's input rounded to bf16. The logits stay within a bound of the
+// float64 reference that is set by that rounding (measured: see the INFO), and
+// the greedy continuation is the reference's; on every target (emulated where
+// the CPU has no bf16 dot instruction).
+TEST_CASE("decoders on bf16 dot products track the float64 reference", "[models][reference][bf16]") {
+  const std::string target = GENERATE(from_range(strata::test::kernel_targets()));
+  const strata::test::ScopedKernelTarget use(target);
+  for (const char* name : {"mha_h200", "gqa_tied", "qwen2_bias"}) {
+    INFO("kernel target " << target << ", " << name);
+    const auto dir = strata::test::fixture_path(std::string("llama/") + name);
+    const auto exp = strata::test::read_json(dir + "/expected.json");
+    strata::LoadOptions lo;
+    lo.compute = strata::Compute::BF16;
+    const auto model = strata::load_causal_lm(dir, strata::WeightType::F32, lo);
+    CHECK(model->name().find("<bf16, bf16 dot>") != std::string::npos);
+    const auto V = std::size_t(model->config().vocab_size);
+    const auto prompt = exp["prompt_ids"].get<std::vector<std::int32_t>>();
+    strata::SessionOptions so;
+    so.threads = 2;
+    strata::Session s(model, so);
+    const auto all = s.prefill_all(prompt);
+    double worst = 0, scale = 0;
+    for (std::size_t p = 0; p < prompt.size(); ++p) {
+      worst = std::max(worst, max_diff(all.subspan(p * V, V), exp["prompt_logits"][p]));
+      for (const auto& v : exp["prompt_logits"][p]) scale = std::max(scale, std::abs(v.get<double>()));
+    }
+    INFO("max |logit - reference| = " << worst << ", largest |logit| " << scale);
+    CHECK(worst < 0.03 * scale);  // measured: 0.4% to 1.7% of the largest logit across the three
+    const auto decode = exp["decode_ids"].get<std::vector<std::int32_t>>();
+    CHECK(strata::kernels::argmax(all.data() + (prompt.size() - 1) * V, std::int64_t(V)) == decode[0]);
+  }
+}

@@ -144,9 +144,38 @@ class AttnProjections {
     }
   }
 
-  void out(const float* ctx, std::int64_t T, float* y, ThreadPool& pool, std::int64_t loop = 0) const {
+  // q, k, v of every token as rows of one buffer (at least T · (q_dim +
+  // 2·kv_dim) floats): the fused projection's output as it is (q, k, v side
+  // by side in each row), or the separate projections' outputs one after
+  // the other. Each is `stride` floats from one token to the next.
+  struct Rows {
+    const float *q, *k, *v;
+    std::int64_t q_stride, k_stride, v_stride;
+  };
+  Rows qkv_rows(const float* xn, std::int64_t T, float* buf, ThreadPool& pool, std::int64_t loop = 0) const {
+    if constexpr (Names::fuse) {
+      const std::int64_t n = qd_ + 2 * kvd_;
+      qkv_.forward(xn, T, buf, pool);
+      return {buf, buf + qd_, buf + qd_ + kvd_, n, n, n};
+    } else {
+      float *q = buf, *k = buf + T * qd_, *v = k + T * kvd_;
+      qkv(xn, T, q, k, v, pool, loop);
+      return {q, k, v, qd_, kvd_, kvd_};
+    }
+  }
+
+  // y = o_proj(ctx) (+ residual: [T, hidden], not aliasing y; fused into the
+  // projection unless a per-loop LoRA delta comes between).
+  void out(const float* ctx, std::int64_t T, float* y, ThreadPool& pool, std::int64_t loop = 0,
+           const float* residual = nullptr) const {
+    if (lora_[3].empty()) {
+      o_.forward(ctx, T, y, pool, {nullptr, residual});
+      return;
+    }
     o_.forward(ctx, T, y, pool);
     lora_[3].add(ctx, T, loop, y, pool);
+    if (residual)
+      for (std::int64_t i = 0; i < T * o_.out_features(); ++i) y[i] += residual[i];
   }
 
   std::size_t bytes() const {
@@ -427,38 +456,32 @@ struct BidirectionalAttention {
     }
 
     // xn: [T, hidden] of the packed sequences; out: [T, hidden], not
-    // aliasing xn. s.k / s.v receive the keys and values head-major
-    // ([heads][T][head_dim]): each head's rows contiguous for the kernel.
+    // aliasing xn (nor residual: out = attention(xn) + residual). s.q holds
+    // the q, k, v rows (T · (q_dim + 2·kv_dim) floats), s.ctx the heads'
+    // outputs; s.k and s.v are not used. The kernel reads each head's q, k
+    // and v where the projection wrote them, one work item per (sequence,
+    // head): its keys are packed once for all of its queries.
     void forward(const float* xn, const SequenceSpans& seqs, const AttentionScratch& s, float* out,
-                 ThreadPool& pool) const {
+                 ThreadPool& pool, const float* residual = nullptr) const {
       const std::int64_t T = seqs.tokens(), hd = head_dim_, d = heads_ * hd;
-      proj_.qkv(xn, T, s.q, s.ctx, out, pool);  // k into ctx, v into out: both free until written below
-      for (std::int64_t t = 0; t < T; ++t)
-        for (std::int64_t h = 0; h < heads_; ++h) {
-          std::copy(s.ctx + t * d + h * hd, s.ctx + t * d + (h + 1) * hd, s.k + (h * T + t) * hd);
-          std::copy(out + t * d + h * hd, out + t * d + (h + 1) * hd, s.v + (h * T + t) * hd);
-        }
-      // softmax(q·kᵀ/√d + mask)·v: one work item per (sequence, head, block of queries).
-      const float scale = 1.0f / std::sqrt(float(hd));
-      std::vector<std::int64_t> item_seq, item_q0;  // work items (small: sequences × blocks)
-      for (std::int64_t i = 0; i < seqs.count(); ++i)
-        for (std::int64_t q0 = seqs.start[std::size_t(i)]; q0 < seqs.start[std::size_t(i) + 1]; q0 += kAttentionQueryRows) {
-          item_seq.push_back(i);
-          item_q0.push_back(q0);
-        }
-      const std::int64_t blocks = std::int64_t(item_seq.size());
-      pool.parallel_for(blocks * heads_, [&](std::int64_t b, std::int64_t e) {
+      const auto r = proj_.qkv_rows(xn, T, s.q, pool);
+      const float scale = 1.0f / std::sqrt(float(hd));  // softmax(q·kᵀ/√d + mask)·v
+      std::int64_t longest = 0;
+      for (std::int64_t i = 0; i < seqs.count(); ++i) longest = std::max(longest, seqs.len[std::size_t(i)]);
+      const std::size_t scratch = std::size_t(kernels::attention_gemm_scratch_floats(longest, hd));
+      pool.parallel_for(seqs.count() * heads_, [&](std::int64_t b, std::int64_t e) {
+        thread_local AlignedBuffer<float> buf;  // per thread running items; grows to the longest sequence
+        if (buf.size() < scratch) buf.resize(scratch);
         for (std::int64_t w = b; w < e; ++w) {
-          const std::int64_t h = w % heads_, blk = w / heads_, i = item_seq[std::size_t(blk)];
+          const std::int64_t h = w % heads_, i = w / heads_;
           const std::int64_t s0 = seqs.start[std::size_t(i)], s1 = seqs.start[std::size_t(i) + 1];
-          const std::int64_t n = seqs.len[std::size_t(i)], q0 = item_q0[std::size_t(blk)];
-          const float* K = s.k + (h * T + s0) * hd;
-          const float* V = s.v + (h * T + s0) * hd;
-          kernels::attention_bidirectional(s.q + q0 * d + h * hd, d, std::min(q0 + kAttentionQueryRows, s1) - q0,
-                                           K, V, n, hd, scale, s.ctx + q0 * d + h * hd, d);
+          const std::int64_t n = seqs.len[std::size_t(i)];  // real tokens: padding keys are not attended
+          kernels::attention_gemm(r.q + s0 * r.q_stride + h * hd, r.q_stride, s1 - s0, r.k + s0 * r.k_stride + h * hd,
+                                  r.k_stride, r.v + s0 * r.v_stride + h * hd, r.v_stride, n, hd, scale,
+                                  s.ctx + s0 * d + h * hd, d, buf.data());
         }
       });
-      proj_.out(s.ctx, T, out, pool);
+      proj_.out(s.ctx, T, out, pool, 0, residual);
     }
 
     std::size_t bytes() const { return proj_.bytes(); }

@@ -153,11 +153,14 @@ struct MLP {
       }
     }
 
-    // s.gate holds the [T, intermediate] activations.
-    void forward(const float* xn, std::int64_t T, const FFNScratch& s, float* out, ThreadPool& pool) const {
-      up_.forward(xn, T, s.gate, pool);
-      Act::apply(s.gate, T * up_.out_features());
-      down_.forward(s.gate, T, out, pool);
+    // s.gate holds the [T, intermediate] activations. With a residual
+    // ([T, hidden], not aliasing out): out = mlp(xn) + residual. The bias and
+    // activation of up, and the bias and residual of down, are fused into the
+    // projections (applied per thread, kernels/epilogue.hpp).
+    void forward(const float* xn, std::int64_t T, const FFNScratch& s, float* out, ThreadPool& pool,
+                 const float* residual = nullptr) const {
+      up_.forward(xn, T, s.gate, pool, {&Act::apply, nullptr});
+      down_.forward(s.gate, T, out, pool, {nullptr, residual});
     }
 
     std::size_t bytes() const { return up_.bytes() + down_.bytes(); }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "strata/kernels/norm.hpp"
+#include "strata/core/thread_pool.hpp"
 #include "strata/layers/weights.hpp"
 
 namespace strata {
@@ -31,6 +32,11 @@ class LayerNormT {
   void forward(const float* x, std::int64_t T, float* y) const {
     const float* b = Bias ? bias_.data() : nullptr;
     for (std::int64_t t = 0; t < T; ++t) kernels::layernorm(x + t * dim_, weight_.data(), b, dim_, eps_, y + t * dim_);
+  }
+  // The same, rows split across the pool (an encoder's thousands of tokens).
+  void forward(const float* x, std::int64_t T, float* y, ThreadPool& pool) const {
+    pool.parallel_for(
+        T, [&](std::int64_t t0, std::int64_t t1) { forward(x + t0 * dim_, t1 - t0, y + t0 * dim_); }, 16);
   }
 
   std::size_t bytes() const { return weight_.bytes() + bias_.bytes(); }

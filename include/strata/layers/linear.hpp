@@ -12,15 +12,25 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "strata/io/hf_config.hpp"
 #include "strata/io/quant_checkpoint.hpp"
 #include "strata/kernels/gemm.hpp"
+#include "strata/kernels/gemm_bf16_dot.hpp"
 #include "strata/kernels/quant.hpp"
 #include "strata/layers/weights.hpp"
 
 namespace strata {
+
+// What a caller fuses into a projection after its own bias: y = act(y), then
+// y += residual ([T, out], not aliasing y). Applied by each thread to the
+// block it computed (kernels/epilogue.hpp).
+struct LinearPost {
+  void (*act)(float* y, std::int64_t n) = nullptr;
+  const float* residual = nullptr;
+};
 
 template <class W = float>
 class Linear {
@@ -29,24 +39,25 @@ class Linear {
   // Linear reads "<prefix>.weight" whatever it says.
   void load(const io::Checkpoint& ck, const std::string& prefix, std::int64_t out, std::int64_t in, bool bias,
             const QuantSpec& quant = {}) {
-    (void)quant;
     packed_ = load_packed<W>(ck, prefix + ".weight", out, in);
     shared_ = nullptr;
-    if (bias) bias_ = WeightTensor<float>::load(ck, prefix + ".bias", {out});
+    bias_ = bias ? WeightTensor<float>::load(ck, prefix + ".bias", {out}) : WeightTensor<float>{};
     out_ = out;
     in_ = in;
+    pair_up(quant);
   }
 
   // A fused and/or transposed weight (MatrixSource), with the stacked biases.
   void load(const io::Checkpoint& ck, const MatrixSource& src, std::int64_t in, bool bias, const QuantSpec& quant = {}) {
-    (void)quant;
     load_dense(read_matrix_f32(ck, src, in), src.out(), in);
     if (bias) bias_ = WeightTensor<float>::from_floats({out_}, read_bias_f32(ck, src));
+    pair_up(quant);
   }
 
   // Packs a row-major float matrix [out, in], converted to W.
   void load_dense(const std::vector<float>& w, std::int64_t out, std::int64_t in) {
     packed_ = kernels::PackedMatrix<W>(out, in);
+    pairs_ = kernels::PackedPairs{};
     std::vector<W> row(static_cast<std::size_t>(in));
     for (std::int64_t n = 0; n < out; ++n) {
       for (std::int64_t k = 0; k < in; ++k) row[std::size_t(k)] = narrow<W>(w[std::size_t(n * in + k)]);
@@ -61,17 +72,22 @@ class Linear {
   // Uses an already loaded row-major tensor (a tied embedding) as the weight.
   void share(const WeightTensor<W>& w) {
     packed_ = kernels::PackedMatrix<W>{};
+    pairs_ = kernels::PackedPairs{};
     shared_ = &w;
     out_ = w.dim(0);
     in_ = w.dim(1);
   }
 
-  // x: [T, in] → y: [T, out]
-  void forward(const float* x, std::int64_t T, float* y, ThreadPool& pool) const {
-    const float* b = bias_.empty() ? nullptr : bias_.data();
-    if (shared_) kernels::gemv_rows(x, T, in_, shared_->data(), out_, b, y, pool);
-    else kernels::gemm(x, T, packed_, b, y, pool);
+  // x: [T, in] → y: [T, out] (then `post`)
+  void forward(const float* x, std::int64_t T, float* y, ThreadPool& pool, const LinearPost& post = {}) const {
+    const kernels::GemmEpilogue epi{bias_.empty() ? nullptr : bias_.data(), post.act, post.residual};
+    if (shared_) kernels::gemv_rows(x, T, in_, shared_->data(), out_, epi, y, pool);
+    else if (!pairs_.empty()) kernels::gemm_bf16_dot(x, T, pairs_, epi, y, pool);
+    else kernels::gemm(x, T, packed_, epi, y, pool);
   }
+
+  // Whether forward() runs on bf16 dot products (QuantSpec::bf16_dot).
+  bool bf16_dot() const { return !pairs_.empty(); }
 
   std::int64_t in_features() const { return in_; }
   std::int64_t out_features() const { return out_; }
@@ -79,7 +95,26 @@ class Linear {
   std::size_t bytes() const { return std::size_t(out_ * in_) * sizeof(W) + bias_.bytes(); }
 
  private:
+  // bf16 weights that compute on bf16 dot products move from the panel
+  // layout into the paired one (kernels/gemm_bf16_dot.hpp) once loaded.
+  void pair_up(const QuantSpec& quant) {
+    pairs_ = kernels::PackedPairs{};
+    if constexpr (std::is_same_v<W, bf16>) {
+      if (!quant.bf16_dot) return;
+      pairs_ = kernels::PackedPairs(out_, in_);
+      std::vector<bf16> row(static_cast<std::size_t>(in_));
+      for (std::int64_t n = 0; n < out_; ++n) {
+        for (std::int64_t k = 0; k < in_; ++k) row[std::size_t(k)] = packed_.at(n, k);
+        pairs_.set_row(n, row.data());
+      }
+      packed_ = kernels::PackedMatrix<W>{};
+    } else {
+      check(!quant.bf16_dot, "bf16 dot products need bf16 weights (the loader converts them)");
+    }
+  }
+
   kernels::PackedMatrix<W> packed_;
+  kernels::PackedPairs pairs_;
   const WeightTensor<W>* shared_ = nullptr;
   WeightTensor<float> bias_;
   std::int64_t out_ = 0, in_ = 0;
@@ -180,10 +215,12 @@ class Linear<Quantized<B>> {
     in_ = w.dim(1);
   }
 
-  // x: [T, in] → y: [T, out]
-  void forward(const float* x, std::int64_t T, float* y, ThreadPool& pool) const {
+  // x: [T, in] → y: [T, out] (then `post`)
+  void forward(const float* x, std::int64_t T, float* y, ThreadPool& pool, const LinearPost& post = {}) const {
+    const kernels::GemmEpilogue epi{bias_.empty() ? nullptr : bias_.data(), post.act, post.residual};
     if (qm_.empty()) {
-      dense_.forward(x, T, y, pool);
+      dense_.forward(x, T, y, pool);  // its own bias is empty: ours is applied below
+      if (!epi.empty()) kernels::apply_epilogue(epi, y, out_, 0, T, 0, out_);
     } else {
       // Per calling thread: sessions on other threads use their own.
       thread_local kernels::QuantActs acts;
@@ -195,9 +232,8 @@ class Linear<Quantized<B>> {
           for (std::int64_t j = 0; j < in_; ++j) permuted[std::size_t(t * in_ + j)] = x[t * in_ + perm_[std::size_t(j)]];
         in = permuted.data();
       }
-      kernels::gemm_quant(in, T, qm_, acts, y, pool);
+      kernels::gemm_quant(in, T, qm_, acts, y, pool, epi);
     }
-    if (!bias_.empty()) kernels::detail::add_bias(bias_.data(), T, out_, y);
   }
 
   bool quantized() const { return !qm_.empty(); }

@@ -55,6 +55,8 @@ class LoopLoRA {
     for (std::size_t i = 0; i < delta.size(); ++i) y[i] += delta[i];
   }
 
+  bool empty() const { return a_.empty(); }
+
   std::size_t bytes() const {  // one loop's deltas: what one pass reads
     return a_.empty() ? 0 : a_.front().bytes() + b_.front().bytes();
   }

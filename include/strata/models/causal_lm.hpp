@@ -22,13 +22,26 @@
 
 namespace strata {
 
+// How projections compute. F32: f32 multiply-adds on weights of the loaded
+// type (f32, or bf16 / f16 widened in registers). BF16: bf16 weights (an f32
+// checkpoint rounded at load) and bf16 inputs, products summed in f32, on the
+// CPU's bf16 dot-product instruction (AVX512_BF16) where it has one, emulated
+// otherwise (same numbers, slower). Opt-in: rounding every projection's input
+// to bf16 changes the results (docs/ENCODERS.md has the error measured).
+enum class Compute { F32, BF16 };
+
 struct LoadOptions {
   // Called after each block is loaded: (blocks done, blocks total).
   std::function<void(std::int64_t, std::int64_t)> on_progress;
   // Quantize the projections of a dense checkpoint at load (quant.enabled;
-  // type, group, asym, quantize_head, keep_dense). Ignored fields: source.
+  // type, group, asym, quantize_head, keep_dense). Ignored fields: source,
+  // bf16_dot (set from compute).
   QuantSpec quant;
+  Compute compute = Compute::F32;
 };
+
+// ", bf16 dot" in a model's name when its projections compute on bf16 dot products.
+inline std::string compute_suffix(const ModelConfig& c) { return c.quant.bf16_dot ? ", bf16 dot" : ""; }
 
 // Llama family: model.embed_tokens, model.layers.N, model.norm (RMSNorm), lm_head.
 struct LlamaArch {
@@ -88,7 +101,8 @@ class CausalLM final : public LanguageModel {
             "(SelfAttention with separate q/k/v projections and GatedFFN have)");
     else check(c.variants.loop_lora_rank == 0, "strata_variants.loop_lora_rank: this composition has no per-loop LoRA");
     m->name_ = std::move(name) + "<" + weight_type_name<dense>() +
-               (is_quantized_v<W> ? ", " + c.quant.describe() + (c.quant.quantize_head ? " +head" : "") : "") + ">";
+               (is_quantized_v<W> ? ", " + c.quant.describe() + (c.quant.quantize_head ? " +head" : "") : "") +
+               compute_suffix(c) + ">";
     // Tied checkpoints store one matrix, under either name.
     const std::string prefix = Arch::prefix(ck);
     std::string embed_name = prefix + Arch::embed;

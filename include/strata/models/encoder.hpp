@@ -74,7 +74,7 @@ struct EncoderBatch {
 
 // Activations of one encoder forward pass, grown on demand and reused.
 struct EncoderWorkspace {
-  std::vector<float> x, tmp, q, k, v, ctx, gate, pooled, logits;
+  std::vector<float> x, tmp, q, ctx, gate, pooled, logits;
   std::int64_t tokens = 0;
 
   // Grows by at least a quarter at a time: batches of texts vary in length,
@@ -84,7 +84,8 @@ struct EncoderWorkspace {
     T = std::max(T, tokens + tokens / 4);
     tokens = T;
     auto sz = [T](std::int64_t per_token) { return std::size_t(T * per_token); };
-    for (auto* b : {&x, &tmp, &q, &k, &v, &ctx}) b->resize(sz(c.hidden_size));
+    for (auto* b : {&x, &tmp, &ctx}) b->resize(sz(c.hidden_size));
+    q.resize(sz(c.q_dim() + 2 * c.kv_dim()));  // the attention's q, k, v rows
     gate.resize(sz(c.intermediate_size));
   }
   // Hidden state of token t (after forward: last_hidden_state).
@@ -137,15 +138,15 @@ struct EncoderBlock {
       ffn_norm_.load(ck, sub(prefix, Names::ffn_norm), c.hidden_size, c.norm_eps);
     }
 
-    // x: [T, hidden] of the packed sequences, updated in place.
+    // x: [T, hidden] of the packed sequences, updated in place. The residual
+    // adds are fused into the output projections (s.tmp = dense(...) + x),
+    // and the norms split rows across the pool.
     void forward(float* x, const SequenceSpans& seqs, const BlockScratch& s, ThreadPool& pool) const {
-      const std::int64_t T = seqs.tokens(), n = T * hidden_;
-      attn_.forward(x, seqs, s.attn, s.tmp, pool);  // self_outputs = self.attention(hidden_states)
-      for (std::int64_t i = 0; i < n; ++i) x[i] += s.tmp[i];
-      attn_norm_.forward(x, T, x);  // LayerNorm(dense(ctx) + input_tensor)
-      ffn_.forward(x, T, s.ffn, s.tmp, pool);  // output.dense(gelu(intermediate.dense(h)))
-      for (std::int64_t i = 0; i < n; ++i) x[i] += s.tmp[i];
-      ffn_norm_.forward(x, T, x);
+      const std::int64_t T = seqs.tokens();
+      attn_.forward(x, seqs, s.attn, s.tmp, pool, x);  // self_outputs = self.attention(hidden_states) + input
+      attn_norm_.forward(s.tmp, T, x, pool);           // LayerNorm(dense(ctx) + input_tensor)
+      ffn_.forward(x, T, s.ffn, s.tmp, pool, x);       // output.dense(gelu(intermediate.dense(h))) + h
+      ffn_norm_.forward(s.tmp, T, x, pool);
     }
 
     std::size_t bytes() const { return attn_.bytes() + attn_norm_.bytes() + ffn_.bytes() + ffn_norm_.bytes(); }
@@ -178,7 +179,8 @@ class Encoder final : public EncoderModel {
     check(c.is_encoder(), ck.source(), ": model_type ", c.model_type, " is not an encoder");
     auto m = std::shared_ptr<Encoder>(new Encoder());
     m->cfg_ = c;
-    m->name_ = std::move(name) + "<" + weight_type_name<dense>() + (is_quantized_v<W> ? ", " + c.quant.describe() : "") + ">";
+    m->name_ = std::move(name) + "<" + weight_type_name<dense>() + (is_quantized_v<W> ? ", " + c.quant.describe() : "") +
+               compute_suffix(c) + ">";
     const std::string p = ck.find("bert.embeddings.word_embeddings.weight") ? "bert." : "";
     const std::int64_t H = c.hidden_size;
     m->word_ = WeightTensor<float>::load(ck, p + "embeddings.word_embeddings.weight", {c.vocab_size, H});
@@ -249,8 +251,8 @@ class Encoder final : public EncoderModel {
         for (std::int64_t j = 0; j < H; ++j) x[j] = w[j] + ty[j] + ps[j];
       }
     }
-    embed_norm_.forward(ws.x.data(), T, ws.x.data());
-    const BlockScratch s{nullptr, ws.tmp.data(), {ws.q.data(), ws.k.data(), ws.v.data(), ws.ctx.data()},
+    embed_norm_.forward(ws.x.data(), T, ws.x.data(), pool);
+    const BlockScratch s{nullptr, ws.tmp.data(), {ws.q.data(), nullptr, nullptr, ws.ctx.data()},
                          {ws.gate.data(), nullptr}};
     for (const auto& blk : blocks_) blk.forward(ws.x.data(), batch.seqs, s, pool);
   }
@@ -319,6 +321,7 @@ inline std::shared_ptr<const EncoderModel> load_encoder(const std::filesystem::p
         " is a text generator, not an encoder (supported: bert)");
   const io::Checkpoint ck = io::Checkpoint::open(dir);
   resolve_quantization(c, ck, opt.quant, dir.string());
+  resolve_compute(c, wt, opt, dir.string());
   check(!c.quant.enabled || c.quant.source == QuantSpec::Source::Dense, dir.string(),
         ": pre-quantized encoder checkpoints are not supported; quantize at load (--quant) instead");
   if (c.quant.enabled) {

@@ -132,6 +132,19 @@ inline void resolve_quantization(ModelConfig& c, const io::Checkpoint& ck, const
   c.quant.source = QuantSpec::Source::Dense;
 }
 
+// Applies opt.compute to the weight type and the config (after
+// resolve_quantization): BF16 compute needs dense projections, and loads f32
+// or bf16 weights as bf16.
+inline void resolve_compute(ModelConfig& c, WeightType& wt, const LoadOptions& opt, const std::string& where) {
+  c.quant.bf16_dot = false;
+  if (opt.compute != Compute::BF16) return;
+  check(!c.quant.enabled, where, ": bf16 compute applies to dense projections, not quantized ones (",
+        c.quant.describe(), ")");
+  check(wt != WeightType::F16, where, ": bf16 compute needs f32 or bf16 weights, not f16");
+  wt = WeightType::BF16;
+  c.quant.bf16_dot = true;
+}
+
 inline std::shared_ptr<const LanguageModel> load_causal_lm(const std::filesystem::path& dir,
                                                             WeightType wt = WeightType::F32,
                                                             const LoadOptions& opt = {}) {
@@ -140,6 +153,7 @@ inline std::shared_ptr<const LanguageModel> load_causal_lm(const std::filesystem
   ModelConfig c = load_model_config(dir);
   const io::Checkpoint ck = io::Checkpoint::open(dir);
   resolve_quantization(c, ck, opt.quant, dir.string());
+  resolve_compute(c, wt, opt, dir.string());
   if (c.quant.enabled) {
     switch (wt) {
       case WeightType::BF16: return load_decoder<Quantized<bf16>>(ck, c, opt);
