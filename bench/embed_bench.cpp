@@ -4,7 +4,7 @@
 // achieved GFLOP/s against it.
 //
 //   strata-embed-bench --model DIR [--batch 32] [--seq 128] [--lengths fixed|mixed]
-//                      [--padded] [--threads N] [--seconds 3] [--weights f32|bf16] [--quant q8 ...]
+//                      [--padded] [--threads N] [--seconds 3] [--weights f32|bf16] [--compute f32|bf16] [--quant q8 ...]
 //
 // Texts are random token ids (tokenization is not measured): --lengths fixed
 // gives every text --seq tokens; mixed draws each length uniformly from
@@ -27,7 +27,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: strata-embed-bench --model DIR [--batch 32] [--seq 128] [--lengths fixed|mixed] [--padded]\n"
-    "                          [--threads N] [--seconds 3] [--weights f32|bf16] [--quant q8|q4|fp4 ...]\n";
+    "                          [--threads N] [--seconds 3] [--weights f32|bf16] [--compute f32|bf16] [--quant q8|q4|fp4 ...]\n";
 
 int run(int argc, char** argv) {
   using namespace strata;
@@ -38,6 +38,7 @@ int run(int argc, char** argv) {
   double seconds = 3;
   bool padded = false;
   WeightType wt = WeightType::F32;
+  Compute compute = Compute::F32;
   cli::QuantFlags quant;
   while (!a.done()) {
     const std::string_view f = a.next_flag();
@@ -55,12 +56,14 @@ int run(int argc, char** argv) {
     else if (f == "--threads") threads = int(a.integer(f, 1, 1024));
     else if (f == "--seconds") seconds = a.number(f, 0.01, 3600);
     else if (f == "--weights") wt = cli::weight_type_flag(a, f);
+    else if (f == "--compute") compute = cli::compute_flag(a, f);
     else check(cli::parse_quant_flag(a, f, quant), "unknown option '", f, "' (see --help)");
   }
   check(!model_dir.empty(), "--model DIR is required");
   cli::finish_quant(quant);
   LoadOptions lo;
   lo.quant = quant.spec;
+  lo.compute = compute;
   const auto model = load_encoder(model_dir, wt, lo);
   const auto& c = model->config();
   check(seq <= c.max_position_embeddings, "--seq ", seq, " exceeds the model's ", c.max_position_embeddings,

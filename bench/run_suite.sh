@@ -2,7 +2,8 @@
 # The benchmark suite: this machine's limits, the end-to-end speed of a random
 # ~110M Llama checkpoint with f32, bf16 and f16 weights (each figure next to the
 # limits measured in the same run), `generate` on TinyStories-656K, encoder
-# throughput on MiniLM-L6 and BERT-base shapes, the cost of each variant
+# throughput on MiniLM-L6 and BERT-base shapes, encoder-shaped GEMM and attention
+# (strata-matmul-bench), the cost of each variant
 # primitive (strata-variant-bench), decode speed and memory of the bounded
 # KV-cache policies as the context grows (strata-cache-bench), mixture of experts
 # and activation-sparse FFNs against dense ones (strata-ffn-bench), cross-attention
@@ -158,25 +159,33 @@ if [ -x "$BUILD/strata-embed-bench" ]; then
   write_bert minilm-l6 384 6 12 1536
   write_bert bert-base 768 12 12 3072
   echo
-  echo "Encoders (\`strata-embed-bench --model DIR --batch B --seq L --lengths fixed|mixed [--padded] --threads $THREADS\`; texts/s and tokens/s count real tokens):"
+  echo "Encoders (\`strata-embed-bench --model DIR --batch B --seq L --lengths fixed|mixed [--padded] [--compute bf16] --threads $THREADS\`; texts/s and tokens/s count real tokens):"
   echo
   echo "| model | batch | seq | lengths | batching | texts/s | tokens/s | GFLOP/s | % of FMA peak | padding share |"
   echo "| --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |"
   for m in minilm-l6 bert-base; do
     for b in 1 32; do
       for l in 16 128; do
-        for mode in "fixed" "mixed" "mixed --padded"; do
-          [ "$b" = 1 ] && [ "$mode" != fixed ] && continue  # one text: nothing to pad
+        for mode in "fixed" "fixed --compute bf16" "mixed" "mixed --padded"; do
+          [ "$b" = 1 ] && [ "${mode%% *}" != fixed ] && continue  # one text: nothing to pad
           # shellcheck disable=SC2086
           row=$("$BUILD/strata-embed-bench" --model "$DIR/$m" --batch $b --seq $l --lengths $mode \
             --threads "$THREADS" --seconds 3 2>&1)
           awk -F' [|] ' -v m="$m" -v b="$b" -v l="$l" '{
             split($3, seq, " "); split($5, t, " "); split($6, k, " "); split($7, g, " "); split($8, pad, "%");
-            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s%% |\n", m, b, l, seq[3], $4, t[1], k[1], g[1], g[4], pad[1] }' <<<"$row"
+            batching = $4 (index($1, "bf16 dot") ? ", bf16 dot" : "")
+            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s%% |\n", m, b, l, seq[3], batching, t[1], k[1], g[1], g[4], pad[1] }' <<<"$row"
         done
       done
     done
   done
+fi
+
+# ---- encoder matrix work: projections at encoder shapes beside Eigen (and on bf16 dot
+# products), attention at 16 to 512 tokens, with the pool's threads ----
+if [ -x "$BUILD/strata-matmul-bench" ]; then
+  echo
+  "$BUILD/strata-matmul-bench" --threads "$THREADS"
 fi
 
 # ---- variants (issue #6): one model shape, each variant primitive swapped in ----

@@ -2,7 +2,7 @@
 // this machine's limits measured in the same run (DESIGN.md, "Performance
 // model").
 //
-//   strata-bench --model DIR [-p 128] [-n 64] [--threads N] [--quant f32|bf16|f16]
+//   strata-bench --model DIR [-p 128] [-n 64] [--threads N] [--quant f32|bf16|f16] [--compute f32|bf16]
 //                [--repeats 5] [--json]
 //
 // After one warm-up run, each of R repeats opens a new Session, times the
@@ -43,7 +43,7 @@
 namespace {
 
 const char* kUsage = R"(usage: strata-bench --model DIR [-p N] [-n N] [--threads N] [--quant TYPE] [--group G]
-                    [--asym] [--quant-head] [--keep NAMES] [--weights TYPE] [--repeats R] [--json]
+                    [--asym] [--quant-head] [--keep NAMES] [--weights TYPE] [--compute TYPE] [--repeats R] [--json]
 
 Times the prefill of a p-token prompt and n greedy decode steps of a Llama-family
 checkpoint (config.json + model.safetensors; no tokenizer needed), after one warm-up
@@ -65,6 +65,8 @@ f32 FMA peak, measured in the same run with the same threads.
   --keep NAMES     comma-separated name parts of projections left unquantized
   --weights TYPE   with q8/q4/fp4: the type of what stays dense (embeddings, head):
                    f32 (default), bf16, f16
+  --compute TYPE   f32 (default) or bf16: projections on bf16 dot products (bf16
+                   weights and inputs, f32 sums; AVX512_BF16 where the CPU has it)
   --repeats R      timed repeats, 1..1000 (default 5)
   --json           print one JSON object line instead of the table, with
                    prefill_tok_s, decode_tok_s, bandwidth_gb_s, fma_peak_gflop_s,
@@ -90,6 +92,7 @@ struct Options {
   std::string quant_name = "f32";
   strata::cli::QuantFlags qflags;
   std::optional<strata::WeightType> dense;
+  strata::Compute compute = strata::Compute::F32;
   bool json = false;
 };
 
@@ -137,6 +140,8 @@ Options parse(int argc, char** argv) {
       const std::string v = a.value(f);
       o.dense = weight_type(v);
       strata::check(o.dense.has_value(), "--weights: '", v, "' is not one of f32, bf16, f16");
+    } else if (f == "--compute") {
+      o.compute = strata::cli::compute_flag(a, f);
     } else if (strata::cli::parse_quant_flag(a, f, o.qflags)) {
     } else if (f == "--json") {
       o.json = true;
@@ -231,9 +236,10 @@ int run(int argc, char** argv) {
 
   strata::LoadOptions lo;
   lo.quant = o.qflags.spec;
+  lo.compute = o.compute;
   const auto model = strata::load_causal_lm(o.model, o.quant, lo);
   // A GPTQ / AWQ / `quantize`d checkpoint is measured as stored: name its format.
-  std::string weights_name = o.quant_name;
+  std::string weights_name = o.quant_name + (model->config().quant.bf16_dot ? " (bf16 dot)" : "");
   if (model->config().quant.enabled && !o.qflags.spec.enabled)
     weights_name = model->config().quant.describe() + " +" + o.quant_name;
   const int hw = int(std::max(1u, std::thread::hardware_concurrency()));
