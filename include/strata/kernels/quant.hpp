@@ -371,16 +371,21 @@ inline void gemm_quant_ref(const QuantActsView& x, const QuantMatrix& w, float* 
     }
 }
 
-// y[T, N] = act(x[T, K] · Wᵀ + bias) + residual with quantized W: quantizes
-// x (into `acts`) then runs the table's integer kernel split by panels
-// across the pool, each thread applying the epilogue (kernels/epilogue.hpp)
-// to its columns.
-inline void gemm_quant(const float* x, std::int64_t T, const QuantMatrix& w, QuantActs& acts, float* y,
-                       ThreadPool& pool, const GemmEpilogue& epi = {}) {
-  const KernelTable& kt = active_kernels();
-  const std::int64_t K = w.cols(), N = w.rows();
+// x [T, K] → int8 blocks in `acts` (the table's quantize_acts).
+inline void quantize_input(const float* x, std::int64_t T, std::int64_t K, QuantActs& acts) {
   acts.ensure(T, K);
-  kt.quantize_acts(x, T, K, acts.q.data(), acts.d.data(), acts.s.data());
+  active_kernels().quantize_acts(x, T, K, acts.q.data(), acts.d.data(), acts.s.data());
+}
+
+// y[T, N] = act(x · Wᵀ + bias) + residual for x already quantized (acts, K =
+// w.cols()): the table's integer kernel split by panels across the pool, each
+// thread applying the epilogue (kernels/epilogue.hpp) to its columns.
+// Projections that read the same input quantize it once and share acts.
+inline void gemm_quant(const QuantActs& acts, const QuantMatrix& w, float* y, ThreadPool& pool,
+                       const GemmEpilogue& epi = {}) {
+  const KernelTable& kt = active_kernels();
+  const std::int64_t N = w.rows(), T = acts.T;
+  check(acts.K == w.cols(), "gemm_quant: input quantized for K = ", acts.K, ", weights have K = ", w.cols());
   const auto fn = quant_is_4bit(w.type()) ? kt.gemm_q4 : kt.gemm_q8;
   const QuantActsView xv = acts.view();
   const QuantWeightsView wv = w.view();
@@ -391,6 +396,13 @@ inline void gemm_quant(const float* x, std::int64_t T, const QuantMatrix& w, Qua
         apply_epilogue(epi, y, N, 0, T, p0 * kPanel, std::min(N, p1 * kPanel));
       },
       2);
+}
+
+// Quantizes x (into `acts`), then gemm_quant.
+inline void gemm_quant(const float* x, std::int64_t T, const QuantMatrix& w, QuantActs& acts, float* y,
+                       ThreadPool& pool, const GemmEpilogue& epi = {}) {
+  quantize_input(x, T, w.cols(), acts);
+  gemm_quant(acts, w, y, pool, epi);
 }
 
 }  // namespace strata::kernels

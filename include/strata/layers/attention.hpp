@@ -135,9 +135,7 @@ class AttnProjections {
         std::copy(row + qd_ + kvd_, row + n, v + t * kvd_);
       }
     } else {
-      q_.forward(xn, T, q, pool);
-      k_.forward(xn, T, k, pool);
-      v_.forward(xn, T, v, pool);
+      forward_same_input<W>(xn, T, pool, {{&q_, q}, {&k_, k}, {&v_, v}});  // quantized: x quantized once
       lora_[0].add(xn, T, loop, q, pool);
       lora_[1].add(xn, T, loop, k, pool);
       lora_[2].add(xn, T, loop, v, pool);

@@ -97,8 +97,7 @@ struct GatedFFN {
 
     void forward(const float* xn, std::int64_t T, const FFNScratch& s, float* out, ThreadPool& pool) const {
       const std::int64_t n = T * gate_.out_features();
-      gate_.forward(xn, T, s.gate, pool);
-      up_.forward(xn, T, s.up, pool);
+      forward_same_input<W>(xn, T, pool, {{&gate_, s.gate}, {&up_, s.up}});  // quantized: x quantized once
       lora_[0].add(xn, T, s.loop, s.gate, pool);
       lora_[1].add(xn, T, s.loop, s.up, pool);
       Act::gated(s.gate, s.up, n, s.gate);  // act_fn(gate_proj(x)) * up_proj(x)

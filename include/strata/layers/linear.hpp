@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <mutex>
 #include <string>
 #include <type_traits>
@@ -215,6 +216,17 @@ class Linear<Quantized<B>> {
     in_ = w.dim(1);
   }
 
+  // Whether forward_quantized() may take an input quantized once for several
+  // projections of the same input: quantized, and no GPTQ act-order
+  // permutation of the input of its own.
+  bool shares_input() const { return !qm_.empty() && perm_.empty(); }
+
+  // forward() on x already quantized into `acts` (shares_input() must hold).
+  void forward_quantized(const kernels::QuantActs& acts, float* y, ThreadPool& pool, const LinearPost& post = {}) const {
+    check(shares_input(), "forward_quantized: this projection does not take a shared quantized input");
+    kernels::gemm_quant(acts, qm_, y, pool, {bias_.empty() ? nullptr : bias_.data(), post.act, post.residual});
+  }
+
   // x: [T, in] → y: [T, out] (then `post`)
   void forward(const float* x, std::int64_t T, float* y, ThreadPool& pool, const LinearPost& post = {}) const {
     const kernels::GemmEpilogue epi{bias_.empty() ? nullptr : bias_.data(), post.act, post.residual};
@@ -312,5 +324,28 @@ class Linear<Quantized<B>> {
   WeightTensor<float> bias_;
   std::int64_t out_ = 0, in_ = 0;
 };
+
+// Projections that read the same input x [T, in] (q/k/v, gate/up), each into
+// its own y: quantized ones quantize x once for all of them (int8 blocks
+// depend only on x), instead of once per projection; results are the same.
+template <class W>
+struct SameInput {
+  const Linear<W>* proj;
+  float* y;
+};
+template <class W>
+void forward_same_input(const float* x, std::int64_t T, ThreadPool& pool, std::initializer_list<SameInput<W>> outs) {
+  if constexpr (is_quantized_v<W>) {
+    bool shared = true;
+    for (const auto& o : outs) shared = shared && o.proj->shares_input();
+    if (shared && outs.size() > 0) {
+      thread_local kernels::QuantActs acts;  // per calling thread, as Linear's own
+      kernels::quantize_input(x, T, outs.begin()->proj->in_features(), acts);
+      for (const auto& o : outs) o.proj->forward_quantized(acts, o.y, pool);
+      return;
+    }
+  }
+  for (const auto& o : outs) o.proj->forward(x, T, o.y, pool);
+}
 
 }  // namespace strata
