@@ -1,19 +1,13 @@
 // A heap array aligned to a cache line (64 bytes), for packed weights and
 // kernel scratch that SIMD code loads with aligned instructions.
 //
-// Large buffers (kMapBytes and up: weight matrices, embedding tables) are
-// mapped from the OS on their own, aligned to 2 MiB and advised as
-// transparent huge pages (MADV_HUGEPAGE; Linux's default "madvise" mode
-// grants them), so writing one the first time takes a page fault per 2 MiB
-// rather than per 4 KiB, and reading it in a forward pass misses the TLB
-// less. A fresh mapping reads as zeros, so it is not cleared again, and
-// freeing it returns its memory to the OS at once. The last partial 2 MiB of
-// a buffer stays in small pages: no memory is committed past its end.
-// Smaller buffers come from aligned_alloc and are cleared.
+// Buffers of kArenaBytes and more (weight matrices, embedding tables) come
+// from the huge-page arena (huge_page_arena.hpp): fresh memory in 2 MiB
+// transparent huge pages shared back to back with the buffers allocated
+// before and after, which reads as zeros without being cleared. Smaller ones
+// come from aligned_alloc and are cleared. Under AddressSanitizer every
+// buffer comes from aligned_alloc, so that overflows of it are caught.
 #pragma once
-
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -22,27 +16,38 @@
 #include <new>
 #include <utility>
 
+#include "strata/core/huge_page_arena.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define STRATA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define STRATA_ASAN 1
+#endif
+#endif
+
 namespace strata {
 
 template <class T>
 class AlignedBuffer {
  public:
   static constexpr std::size_t kAlign = 64;
-  static constexpr std::size_t kHugePage = std::size_t{2} << 20;
-  static constexpr std::size_t kMapBytes = kHugePage;  // buffers this large are mapped (above)
+#if defined(STRATA_ASAN)
+  static constexpr std::size_t kArenaBytes = SIZE_MAX;
+#else
+  static constexpr std::size_t kArenaBytes = std::size_t{64} << 10;
+#endif
 
   AlignedBuffer() = default;
   explicit AlignedBuffer(std::size_t n) { resize(n); }
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  AlignedBuffer(AlignedBuffer&& o) noexcept
-      : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)), mapped_(std::exchange(o.mapped_, 0)) {}
+  AlignedBuffer(AlignedBuffer&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
   AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
     if (this != &o) {
       release();
       p_ = std::exchange(o.p_, nullptr);
       n_ = std::exchange(o.n_, 0);
-      mapped_ = std::exchange(o.mapped_, 0);
     }
     return *this;
   }
@@ -53,14 +58,14 @@ class AlignedBuffer {
     release();
     if (n == 0) return;
     // n * sizeof(T), rounded up to kAlign, must not wrap around.
-    if (n > (SIZE_MAX - kHugePage) / sizeof(T)) throw std::bad_alloc();
-    const std::size_t bytes = (n * sizeof(T) + kAlign - 1) / kAlign * kAlign;
-    if (bytes >= kMapBytes) {
-      map(bytes);
+    if (n > (SIZE_MAX - kAlign) / sizeof(T)) throw std::bad_alloc();
+    const std::size_t b = bytes(n);
+    if (b >= kArenaBytes) {
+      p_ = static_cast<T*>(detail::HugePageArena::instance().allocate(b));
     } else {
-      p_ = static_cast<T*>(std::aligned_alloc(kAlign, bytes));
+      p_ = static_cast<T*>(std::aligned_alloc(kAlign, b));
       if (!p_) throw std::bad_alloc();
-      std::memset(static_cast<void*>(p_), 0, bytes);
+      std::memset(static_cast<void*>(p_), 0, b);
     }
     n_ = n;
   }
@@ -73,35 +78,17 @@ class AlignedBuffer {
   const T& operator[](std::size_t i) const { return p_[i]; }
 
  private:
-  // An anonymous mapping of `bytes` (rounded up to whole pages) starting on a
-  // 2 MiB boundary: map 2 MiB more, then unmap what lies outside.
-  void map(std::size_t bytes) {
-    const auto page = std::size_t(::sysconf(_SC_PAGESIZE));
-    const std::size_t len = (bytes + page - 1) / page * page, span = len + kHugePage;
-    void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) throw std::bad_alloc();
-    const auto b = reinterpret_cast<std::uintptr_t>(raw);
-    const std::uintptr_t a = (b + kHugePage - 1) / kHugePage * kHugePage;
-    if (a > b) ::munmap(raw, a - b);
-    if (b + span > a + len) ::munmap(reinterpret_cast<void*>(a + len), b + span - (a + len));
-#ifdef MADV_HUGEPAGE
-    ::madvise(reinterpret_cast<void*>(a), len, MADV_HUGEPAGE);  // a hint: failure leaves small pages
-#endif
-    p_ = reinterpret_cast<T*>(a);
-    mapped_ = len;
-  }
+  static std::size_t bytes(std::size_t n) { return (n * sizeof(T) + kAlign - 1) / kAlign * kAlign; }
 
   void release() noexcept {
-    if (mapped_ != 0) ::munmap(static_cast<void*>(p_), mapped_);
+    if (p_ != nullptr && bytes(n_) >= kArenaBytes) detail::HugePageArena::instance().deallocate(p_, bytes(n_));
     else std::free(p_);
     p_ = nullptr;
     n_ = 0;
-    mapped_ = 0;
   }
 
   T* p_ = nullptr;
   std::size_t n_ = 0;
-  std::size_t mapped_ = 0;  // bytes mapped with mmap; 0: from aligned_alloc
 };
 
 }  // namespace strata
