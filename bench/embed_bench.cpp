@@ -61,6 +61,7 @@ int run(int argc, char** argv) {
   cli::finish_quant(quant);
   LoadOptions lo;
   lo.quant = quant.spec;
+  lo.threads = threads;
   const auto model = load_encoder(model_dir, wt, lo);
   const auto& c = model->config();
   check(seq <= c.max_position_embeddings, "--seq ", seq, " exceeds the model's ", c.max_position_embeddings,

@@ -1,7 +1,7 @@
 // strata-load-bench: how fast a checkpoint loads from the page cache, and how
 // much memory loading takes next to what the loaded model keeps.
 //
-//   strata-load-bench --model DIR [--weights f32|bf16|f16] [--repeats 5]
+//   strata-load-bench --model DIR [--weights f32|bf16|f16] [--threads N] [--repeats 5]
 //
 // Encoders (config.json model_type bert) load with load_encoder, everything
 // else with load_causal_lm. One untimed load first brings the files into the
@@ -28,6 +28,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench_util.hpp"
@@ -40,7 +41,8 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: strata-load-bench --model DIR [--weights f32|bf16|f16] [--repeats 5]\n";
+    "usage: strata-load-bench --model DIR [--weights f32|bf16|f16] [--threads N] [--repeats 5]\n"
+    "  --threads N  loading threads, 1..1024 (LoadOptions::threads; default: one per hardware thread)\n";
 
 // A field of /proc/self/status in bytes ("VmHWM:  1234 kB"); -1 if absent.
 long long status_bytes(const std::string& field) {
@@ -72,6 +74,7 @@ int run(int argc, char** argv) {
   std::string model_dir;
   WeightType wt = WeightType::F32;
   std::int64_t repeats = 5;
+  int threads = 0;
   while (!a.done()) {
     const std::string_view f = a.next_flag();
     if (f == "--help" || f == "-h") {
@@ -80,6 +83,7 @@ int run(int argc, char** argv) {
     }
     if (f == "--model") model_dir = a.value(f);
     else if (f == "--weights") wt = cli::weight_type_flag(a, f);
+    else if (f == "--threads") threads = int(a.integer(f, 1, 1024));
     else if (f == "--repeats") repeats = a.integer(f, 1, 1000);
     else fail("unknown option '", f, "' (see --help)");
   }
@@ -87,6 +91,7 @@ int run(int argc, char** argv) {
   const bool encoder = load_model_config(model_dir).is_encoder();
   const double ck_bytes = double(io::Checkpoint::open(model_dir).total_bytes());
   LoadOptions lo;
+  lo.threads = threads;
 
   auto load_once = [&]() {
     LoadRun r;
@@ -131,10 +136,10 @@ int run(int argc, char** argv) {
   if (worst_ratio >= 0) std::snprintf(ratio, sizeof ratio, "%.1f MB = %.3f", worst_peak / 1e6, worst_ratio);
   std::printf(
       "model %s | %s | checkpoint %.1f MB | load best %.3f s (%.2f GB/s), median %.3f s (%.2f GB/s) | "
-      "model %.1f MB resident, weight_bytes %.1f MB | peak RSS during load / model %s | %lld repeats\n",
+      "model %.1f MB resident, weight_bytes %.1f MB | peak RSS during load / model %s | %d threads, %lld repeats\n",
       last.name.c_str(), encoder ? "load_encoder" : "load_causal_lm", ck_bytes / 1e6, best, ck_bytes / best / 1e9, med,
       ck_bytes / med / 1e9, double(last.model_bytes) / 1e6, double(last.weight_bytes) / 1e6, ratio,
-      static_cast<long long>(repeats));
+      threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency())), static_cast<long long>(repeats));
   return 0;
 }
 
