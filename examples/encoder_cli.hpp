@@ -1,6 +1,6 @@
-// What the encoder tools (embed, classify) share: their common flags, reading
-// texts from stdin a batch at a time, truncation warnings and the throughput
-// line on stderr.
+// What the encoder tools (embed, classify) share: their common flags, load
+// progress (load_progress.hpp), reading texts from stdin a batch at a time,
+// truncation warnings and the throughput line on stderr.
 #pragma once
 
 #include <charconv>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli_args.hpp"
+#include "load_progress.hpp"
 #include "strata/runtime/text_encoder.hpp"
 
 namespace strata::cli {
@@ -39,6 +40,7 @@ inline TextEncoder load_encoder_from_flags(EncoderFlags& e) {
   check(!e.model.empty(), "--model DIR is required");
   finish_quant(e.quant);
   e.opt.load.quant = e.quant.spec;
+  e.opt.load.on_progress = load_progress(false);
   return TextEncoder::load(e.model, e.opt);
 }
 
