@@ -1,12 +1,14 @@
 // strata-load-bench: how fast a checkpoint loads from the page cache, and how
 // much memory loading takes next to what the loaded model keeps.
 //
-//   strata-load-bench --model DIR [--weights f32|bf16|f16] [--threads N] [--repeats 5]
+//   strata-load-bench --model DIR [--weights f32|bf16|f16] [--threads N] [--repeats 5] [--warmup 1]
 //
 // Encoders (config.json model_type bert) load with load_encoder, everything
-// else with load_causal_lm. One untimed load first brings the files into the
-// page cache (and the code and allocator into a steady state); then each of R
-// repeats times one load, from the call to the returned model. Reported: the
+// else with load_causal_lm. One untimed load first (--warmup) brings the
+// files into the page cache (and the code and allocator into a steady
+// state); then each of R repeats times one load, from the call to the
+// returned model. --warmup 0 --repeats 1 times the first load of a process,
+// which also pays for memory the OS has not handed to it before. Reported: the
 // best and the median seconds, GB/s = the checkpoint's tensor bytes / seconds
 // (best and median), and per load, from /proc/self/status:
 //
@@ -41,8 +43,9 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: strata-load-bench --model DIR [--weights f32|bf16|f16] [--threads N] [--repeats 5]\n"
-    "  --threads N  loading threads, 1..1024 (LoadOptions::threads; default: one per hardware thread)\n";
+    "usage: strata-load-bench --model DIR [--weights f32|bf16|f16] [--threads N] [--repeats 5] [--warmup 1]\n"
+    "  --threads N  loading threads, 1..1024 (LoadOptions::threads; default: one per hardware thread)\n"
+    "  --warmup W   untimed loads first, 0..100 (default 1: the page cache warm)\n";
 
 // A field of /proc/self/status in bytes ("VmHWM:  1234 kB"); -1 if absent.
 long long status_bytes(const std::string& field) {
@@ -73,7 +76,7 @@ int run(int argc, char** argv) {
   cli::Args a(argc, argv);
   std::string model_dir;
   WeightType wt = WeightType::F32;
-  std::int64_t repeats = 5;
+  std::int64_t repeats = 5, warmup = 1;
   int threads = 0;
   while (!a.done()) {
     const std::string_view f = a.next_flag();
@@ -85,6 +88,7 @@ int run(int argc, char** argv) {
     else if (f == "--weights") wt = cli::weight_type_flag(a, f);
     else if (f == "--threads") threads = int(a.integer(f, 1, 1024));
     else if (f == "--repeats") repeats = a.integer(f, 1, 1000);
+    else if (f == "--warmup") warmup = a.integer(f, 0, 100);
     else fail("unknown option '", f, "' (see --help)");
   }
   check(!model_dir.empty(), "--model DIR is required");
@@ -118,7 +122,7 @@ int run(int argc, char** argv) {
     return r;
   };
 
-  load_once();  // untimed: the page cache
+  for (std::int64_t i = 0; i < warmup; ++i) load_once();  // untimed: the page cache
   std::vector<double> secs;
   LoadRun last;
   double worst_ratio = -1, worst_peak = 0;
