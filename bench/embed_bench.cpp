@@ -64,6 +64,7 @@ int run(int argc, char** argv) {
   LoadOptions lo;
   lo.quant = quant.spec;
   lo.compute = compute;
+  lo.threads = threads;
   const auto model = load_encoder(model_dir, wt, lo);
   const auto& c = model->config();
   check(seq <= c.max_position_embeddings, "--seq ", seq, " exceeds the model's ", c.max_position_embeddings,

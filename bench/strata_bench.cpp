@@ -237,6 +237,7 @@ int run(int argc, char** argv) {
   strata::LoadOptions lo;
   lo.quant = o.qflags.spec;
   lo.compute = o.compute;
+  lo.threads = o.threads;
   const auto model = strata::load_causal_lm(o.model, o.quant, lo);
   // A GPTQ / AWQ / `quantize`d checkpoint is measured as stored: name its format.
   std::string weights_name = o.quant_name + (model->config().quant.bf16_dot ? " (bf16 dot)" : "");

@@ -1,6 +1,6 @@
-// What the encoder tools (embed, classify) share: their common flags, reading
-// texts from stdin a batch at a time, truncation warnings and the throughput
-// line on stderr.
+// What the encoder tools (embed, classify) share: their common flags, load
+// progress (load_progress.hpp), reading texts from stdin a batch at a time,
+// truncation warnings and the throughput line on stderr.
 #pragma once
 
 #include <charconv>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli_args.hpp"
+#include "load_progress.hpp"
 #include "strata/runtime/text_encoder.hpp"
 
 namespace strata::cli {
@@ -41,6 +42,7 @@ inline TextEncoder load_encoder_from_flags(EncoderFlags& e) {
   finish_quant(e.quant);
   e.opt.load.quant = e.quant.spec;
   check(!(e.quant.spec.enabled && e.opt.load.compute == Compute::BF16), "--compute bf16 and --quant cannot be used together");
+  e.opt.load.on_progress = load_progress(false);
   return TextEncoder::load(e.model, e.opt);
 }
 

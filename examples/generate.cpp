@@ -16,6 +16,7 @@
 #include <strata/strata.hpp>
 
 #include "cli_args.hpp"
+#include "load_progress.hpp"
 
 namespace {
 
@@ -57,7 +58,9 @@ Hugging Face folder (config.json, model.safetensors or a sharded index, tokenize
   --keep NAMES         comma-separated name parts of projections to keep unquantized
                        (e.g. down_proj or layers.0.)
   --ids                print only the generated token ids, as one JSON array on stdout
-  --verbose            print the model, CPU features, kernel target and load time to stderr
+  --verbose            print the model, CPU features, kernel target and load time to stderr,
+                       and the blocks loaded as they load (without it: only on a terminal,
+                       once loading takes over a second)
   --help               print this help
 )";
 
@@ -152,10 +155,7 @@ int run(int argc, char** argv) {
   to.load.quant = o.quant.spec;
   to.load.compute = o.compute;
   to.threads = o.threads;
-  if (o.verbose)
-    to.load.on_progress = [](std::int64_t done, std::int64_t total) {
-      std::cerr << "\rloading blocks " << done << "/" << total << (done == total ? "\n" : "") << std::flush;
-    };
+  to.load.on_progress = strata::cli::load_progress(o.verbose);
   const auto lm = strata::TextGenerator::load(dir, to);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

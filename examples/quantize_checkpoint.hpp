@@ -135,11 +135,11 @@ class ProjectionQuantizer {
     const std::int64_t K = k_, ng = groups();
     d_.assign(std::size_t(n_ * ng), 0.0f);
     m_.assign(q_.asym ? d_.size() : 0, 0.0f);
-    std::vector<float> row(static_cast<std::size_t>(K)), tmp(row.size());
+    std::vector<float> row(static_cast<std::size_t>(K));
     kernels::QuantMatrix one(q_.type, 1, K, q_.group, q_.asym);
     ck_.check_unchanged(t_);
     for (std::int64_t n = 0; n < n_; ++n) {
-      strata::detail::read_row<float>(t_, n, K, row.data(), tmp.data());  // as quantize_at_load
+      read_elements<float>(ck_, t_, std::size_t(n * K), std::size_t(K), row.data());  // as quantize_at_load
       for (std::int64_t k = 0; k < K; ++k)
         if (!std::isfinite(row[std::size_t(k)]))
           fail(t_.file.string(), ": tensor ", io::detail::quote(t_.name), " holds a non-finite value (row ", n,
@@ -162,7 +162,6 @@ class ProjectionQuantizer {
           out[j] = std::byte(std::uint8_t(one.code(0, 2 * j) | (one.code(0, 2 * j + 1) << 4)));
       }
     }
-    ck_.release(t_);
     done_ = true;
   }
 

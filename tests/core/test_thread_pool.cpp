@@ -1,4 +1,6 @@
 #include <atomic>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -48,4 +50,26 @@ TEST_CASE("a pool shared by several submitting threads stays correct", "[core][t
     });
   for (auto& t : users) t.join();
   REQUIRE(total.load() == 4 * 200 * 100);
+}
+
+TEST_CASE("for_each_task runs each task once and rethrows the failure of the smallest index", "[core][threads]") {
+  for (int threads : {1, 2, 4}) {
+    strata::ThreadPool pool(threads);
+    std::vector<std::atomic<int>> hits(50);
+    pool.for_each_task(50, [&](std::int64_t i) { hits[std::size_t(i)]++; });
+    for (auto& h : hits) REQUIRE(h.load() == 1);
+    // Tasks are claimed in increasing order, so 7 has started whenever 30 has:
+    // whichever throws first in time, 7's error is the one rethrown.
+    REQUIRE_THROWS_WITH(pool.for_each_task(50,
+                                           [&](std::int64_t i) {
+                                             if (i == 7 || i == 30) throw std::runtime_error("task " + std::to_string(i));
+                                           }),
+                        "task 7");
+    // Called from inside a job of the same pool (busy): runs inline, all of it.
+    std::atomic<int> inner{0};
+    pool.parallel_for(2, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t j = b; j < e; ++j) pool.for_each_task(10, [&](std::int64_t) { inner++; });
+    });
+    REQUIRE(inner.load() == 20);
+  }
 }

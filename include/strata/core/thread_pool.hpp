@@ -12,9 +12,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
@@ -93,6 +95,32 @@ class ThreadPool {
       if (spin < kSpinIterations) STRATA_CPU_RELAX();
       else std::this_thread::yield();
     }
+  }
+
+  // Calls fn(i) once for each i in [0, n), for jobs of unequal size: the
+  // pool's threads claim one i at a time, in increasing order (list the
+  // largest first). fn may throw: no i is claimed after that, the ones
+  // running finish, and the exception of the smallest i that threw is
+  // rethrown here (the one a loop running them in order would throw, if
+  // each fn(i) fails or not independently of the others).
+  template <class F>
+  void for_each_task(std::int64_t n, F&& fn) {
+    if (n <= 0) return;
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(n));
+    std::atomic<std::int64_t> next{0};
+    std::atomic<bool> failed{false};
+    parallel_for(size_, [&](std::int64_t, std::int64_t) {
+      for (std::int64_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < n;) {
+        try {
+          fn(i);
+        } catch (...) {
+          errors[static_cast<std::size_t>(i)] = std::current_exception();
+          failed.store(true, std::memory_order_relaxed);
+        }
+      }
+    });
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(std::move(e));
   }
 
  private:

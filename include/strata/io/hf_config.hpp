@@ -65,7 +65,6 @@ struct QuantSpec {
   // Modules kept dense: a projection whose name contains one of these (AWQ's
   // modules_to_not_convert, GPTQ's modules_in_block_to_quantize complement, --keep).
   std::vector<std::string> keep_dense;
-  int load_threads = 0;  // threads that quantize at load (0: one per hardware thread)
   // Dense bf16 projections compute on bf16 dot products (kernels/gemm_bf16_dot.hpp):
   // their inputs are rounded to bf16 too (LoadOptions::compute).
   bool bf16_dot = false;

@@ -11,11 +11,12 @@
 // (layers copy every tensor into memory of their own, and a loaded model keeps
 // no mapping), and check_unchanged() (an fstat on the descriptor kept open
 // here) is called before each tensor is read, so a file that shrank since it
-// was opened is a strata::Error instead of a crash. A shrink that races
-// between that check and the read it guards can still fault: the window is a
-// single tensor's copy, during load only. Metadata (a safetensors header, an
-// index) is read with read(), which uses pread, not the mapping: a file cut
-// short there is an error, never a fault.
+// was opened is a strata::Error instead of a crash. Metadata (a safetensors
+// header, an index) and the tensors the layers load are read with read() /
+// read_into(), which use pread, not the mapping: a file cut short there is an
+// error, never a fault. Readers of the mapping itself (quantized-checkpoint
+// tensors) can still fault if a shrink races between that check and their
+// read: the window is a single tensor's copy, during load only.
 #pragma once
 
 #include <fcntl.h>
@@ -119,15 +120,14 @@ class MappedFile {
       fail(path_.string(), ": changed size while loading (was ", size_, " bytes, now ", st.st_size, ")");
   }
 
-  // n bytes at offset, read with pread (not through the mapping): a file
-  // that shrank meanwhile is a strata::Error, not a SIGBUS. offset + n must
-  // lie within size().
-  std::string read(std::uint64_t offset, std::size_t n) const {
-    if (offset > size_ || n > size_ - offset)
-      fail(path_.string(), ": read of ", n, " bytes at offset ", offset, " is outside the file (", size_, " bytes)");
-    std::string out(n, '\0');
+  // n bytes at offset into dst, read with pread (not through the mapping): a
+  // file that shrank meanwhile is a strata::Error, not a SIGBUS. offset + n
+  // must lie within size().
+  void read_into(std::uint64_t offset, std::size_t n, void* dst) const {
+    check_range(offset, n);
+    auto* out = static_cast<char*>(dst);
     for (std::size_t done = 0; done < n;) {
-      const ::ssize_t r = ::pread(fd_, out.data() + done, n - done, static_cast<::off_t>(offset + done));
+      const ::ssize_t r = ::pread(fd_, out + done, n - done, static_cast<::off_t>(offset + done));
       if (r < 0 && errno == EINTR) continue;
       if (r < 0) {
         const int err = errno;
@@ -139,6 +139,13 @@ class MappedFile {
       }
       done += static_cast<std::size_t>(r);
     }
+  }
+
+  // The same, as a string.
+  std::string read(std::uint64_t offset, std::size_t n) const {
+    check_range(offset, n);  // before allocating n bytes
+    std::string out(n, '\0');
+    read_into(offset, n, out.data());
     return out;
   }
 
@@ -161,6 +168,11 @@ class MappedFile {
   }
 
  private:
+  void check_range(std::uint64_t offset, std::size_t n) const {
+    if (offset > size_ || n > size_ - offset)
+      fail(path_.string(), ": read of ", n, " bytes at offset ", offset, " is outside the file (", size_, " bytes)");
+  }
+
   void unmap() noexcept {
     if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
     if (fd_ >= 0) ::close(fd_);

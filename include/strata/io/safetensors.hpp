@@ -433,13 +433,20 @@ class Checkpoint {
   // now M)") if the file holding t is no longer the size it was when opened:
   // call it right before reading t's bytes.
   void check_unchanged(const TensorView& t) const {
-    if (!state_) return;
-    for (const auto& f : state_->files) {
-      const MappedFile& m = f->mapping();
-      if (t.data >= m.data() && t.data < m.data() + m.size()) return f->check_unchanged();
-    }
-    for (const auto& f : state_->files)  // an empty tensor at the very end
-      if (f->path() == t.file) return f->check_unchanged();
+    if (const SafetensorsFile* f = file_of(t)) f->check_unchanged();
+  }
+
+  // Copies bytes [offset, offset + n) of tensor t into dst, read from its
+  // file with pread, not through the mapping: none of the file's pages enter
+  // this process's resident set, and a file that shrank since it was opened
+  // is a strata::Error, never a SIGBUS.
+  void read(const TensorView& t, std::size_t offset, std::size_t n, void* dst) const {
+    check(offset <= t.nbytes && n <= t.nbytes - offset, t.file.string(), ": tensor ", detail::quote(t.name),
+          ": read of ", n, " bytes at offset ", offset, " is outside its ", t.nbytes, " bytes");
+    if (n == 0) return;
+    const SafetensorsFile* f = file_of(t);
+    check(f != nullptr, source(), ": tensor ", detail::quote(t.name), " is not in this checkpoint's files");
+    f->mapping().read_into(std::uint64_t(t.data - f->mapping().data()) + offset, n, dst);
   }
 
   // Tells the OS this process is done reading tensor t's bytes (they were
@@ -467,6 +474,18 @@ class Checkpoint {
                                std::string source);
   static Checkpoint open_index(const std::filesystem::path& dir,
                                const std::filesystem::path& index);
+
+  // The file whose mapping holds t's bytes; nullptr if none does.
+  const SafetensorsFile* file_of(const TensorView& t) const {
+    if (!state_) return nullptr;
+    for (const auto& f : state_->files) {
+      const MappedFile& m = f->mapping();
+      if (t.data >= m.data() && t.data < m.data() + m.size()) return f.get();
+    }
+    for (const auto& f : state_->files)  // an empty tensor at the very end
+      if (f->path() == t.file) return f.get();
+    return nullptr;
+  }
 
   std::shared_ptr<const State> state_;
 };
@@ -573,6 +592,43 @@ inline Checkpoint Checkpoint::open_index(const std::filesystem::path& dir,
   return from_files(std::move(files), where);
 }
 
+// Converts n stored elements of a float dtype (little-endian F32, F16 or
+// BF16, at any alignment) at p to float32. Exact. Other dtypes: nothing.
+inline void stored_to_f32(const std::byte* p, DType dtype, std::size_t n, float* dst) {
+  switch (dtype) {
+    case DType::I32:
+    case DType::U8:
+    case DType::I64:
+    case DType::BOOL:
+      break;
+    case DType::F32:
+      if constexpr (std::endian::native == std::endian::little) {
+        if (n > 0) std::memcpy(dst, p, 4 * n);
+      } else {
+        for (std::size_t i = 0; i < n; ++i) {
+          std::uint32_t bits = 0;
+          for (int b = 3; b >= 0; --b)
+            bits = (bits << 8) | std::to_integer<std::uint32_t>(p[4 * i + std::size_t(b)]);
+          dst[i] = bits_to_f32(bits);
+        }
+      }
+      break;
+    case DType::F16:
+      for (std::size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(detail::load_le16(p + 2 * i));
+      break;
+    case DType::BF16:
+      for (std::size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(detail::load_le16(p + 2 * i));
+      break;
+  }
+}
+
+// Throws strata::Error unless t holds floats (F32, F16, BF16).
+inline void check_float(const TensorView& t) {
+  if (!dtype_is_float(t.dtype))
+    fail(t.file.string(), ": tensor ", detail::quote(t.name), " is ", dtype_name(t.dtype),
+         ", expected a float type (F32, F16, BF16)");
+}
+
 // Converts the stored elements (little-endian F32, F16 or BF16, at any
 // alignment) to float32; dst must have room for t.numel() floats. Exact.
 inline void copy_to_f32(const TensorView& t, float* dst) {
@@ -584,35 +640,8 @@ inline void copy_to_f32(const TensorView& t, float* dst) {
     fail(t.file.string(), ": tensor ", detail::quote(t.name), ": view holds ", t.nbytes,
          " bytes but shape ", detail::shape_str(t.shape), " of ", dtype_name(t.dtype), " needs ",
          overflow ? std::string("more than 2^64") : std::to_string(need));
-  if (!dtype_is_float(t.dtype))
-    fail(t.file.string(), ": tensor ", detail::quote(t.name), " is ", dtype_name(t.dtype),
-         ", expected a float type (F32, F16, BF16)");
-  const std::byte* p = t.data;
-  switch (t.dtype) {
-    case DType::I32:
-    case DType::U8:
-    case DType::I64:
-    case DType::BOOL:
-      break;
-    case DType::F32:
-      if constexpr (std::endian::native == std::endian::little) {
-        if (n > 0) std::memcpy(dst, p, t.nbytes);
-      } else {
-        for (std::int64_t i = 0; i < n; ++i) {
-          std::uint32_t bits = 0;
-          for (int b = 3; b >= 0; --b)
-            bits = (bits << 8) | std::to_integer<std::uint32_t>(p[4 * i + b]);
-          dst[i] = bits_to_f32(bits);
-        }
-      }
-      break;
-    case DType::F16:
-      for (std::int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(detail::load_le16(p + 2 * i));
-      break;
-    case DType::BF16:
-      for (std::int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(detail::load_le16(p + 2 * i));
-      break;
-  }
+  check_float(t);
+  stored_to_f32(t.data, t.dtype, std::size_t(n), dst);
 }
 
 inline std::vector<float> to_f32(const TensorView& t) {

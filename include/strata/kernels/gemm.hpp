@@ -41,25 +41,44 @@ class PackedMatrix {
   bool empty() const { return n_ == 0; }
   std::size_t bytes() const { return buf_.size() * sizeof(W); }
 
-  // W[n, k], read back from the packed layout.
-  W at(std::int64_t n, std::int64_t k) const { return buf_[std::size_t(((n / kPanel) * k_ + k) * kPanel + n % kPanel)]; }
+  // W[n, k], read back from the packed layout: the definition of the layout.
+  W at(std::int64_t n, std::int64_t k) const { return buf_[index(n, k)]; }
 
-  // Writes row n (K values of type W) into its panel.
-  void set_row(std::int64_t n, const W* row) {
-    W* dst = buf_.data() + (n / kPanel) * k_ * kPanel + n % kPanel;
-    for (std::int64_t k = 0; k < k_; ++k) dst[k * kPanel] = row[k];
+  // Where W[n, k] is stored. Within a panel the rows are adjacent for each
+  // k, so W[n .. n + m, k] (rows of one panel) are m consecutive elements.
+  W* slot(std::int64_t n, std::int64_t k) { return buf_.data() + index(n, k); }
+
+  // Writes the block W[n0 + i, k0 + j] = src[i * ld + j], i < m, j < kb, of m
+  // rows of one panel (n0 % 16 + m <= 16): a transpose of the block into the
+  // panel's interleaved rows, in cache when the block is (16 × 64 at most).
+  void set_block(std::int64_t n0, std::int64_t m, std::int64_t k0, std::int64_t kb, const W* src, std::int64_t ld) {
+    W* dst = slot(n0, k0);
+    for (std::int64_t j = 0; j < kb; ++j)
+      for (std::int64_t i = 0; i < m; ++i) dst[j * kPanel + i] = src[i * ld + j];
   }
 
+  // Writes row n (K values of type W) into its panel.
+  void set_row(std::int64_t n, const W* row) { set_block(n, 1, 0, k_, row, k_); }
+
  private:
+  std::size_t index(std::int64_t n, std::int64_t k) const {
+    return std::size_t(((n / kPanel) * k_ + k) * kPanel + n % kPanel);
+  }
+
   std::int64_t n_ = 0, k_ = 0;
   AlignedBuffer<W> buf_;  // panels() × K × 16, padding rows zero
 };
 
-// Packs a row-major W [N, K].
+// Columns of the blocks a packer transposes at a time (16 rows × 64).
+inline constexpr std::int64_t kPackBlock = 64;
+
+// Packs a row-major W [N, K], a panel and kPackBlock columns at a time.
 template <class W>
 PackedMatrix<W> pack_weights(const W* w, std::int64_t N, std::int64_t K) {
   PackedMatrix<W> p(N, K);
-  for (std::int64_t n = 0; n < N; ++n) p.set_row(n, w + n * K);
+  for (std::int64_t n0 = 0; n0 < N; n0 += kPanel)
+    for (std::int64_t k0 = 0; k0 < K; k0 += kPackBlock)
+      p.set_block(n0, std::min(kPanel, N - n0), k0, std::min(kPackBlock, K - k0), w + n0 * K + k0, K);
   return p;
 }
 

@@ -21,6 +21,7 @@
 #include "strata/kernels/gemm.hpp"
 #include "strata/kernels/gemm_bf16_dot.hpp"
 #include "strata/kernels/quant.hpp"
+#include "strata/layers/packed_weights.hpp"
 #include "strata/layers/weights.hpp"
 
 namespace strata {
@@ -37,37 +38,21 @@ template <class W = float>
 class Linear {
  public:
   // `quant` is for quantized weight types (Linear<Quantized<B>>); a dense
-  // Linear reads "<prefix>.weight" whatever it says.
+  // Linear reads "<prefix>.weight" whatever it says, and takes only its
+  // bf16_dot (bf16 weights then move into the paired layout).
   void load(const io::Checkpoint& ck, const std::string& prefix, std::int64_t out, std::int64_t in, bool bias,
             const QuantSpec& quant = {}) {
-    packed_ = load_packed<W>(ck, prefix + ".weight", out, in);
-    shared_ = nullptr;
-    bias_ = bias ? WeightTensor<float>::load(ck, prefix + ".bias", {out}) : WeightTensor<float>{};
-    out_ = out;
-    in_ = in;
-    pair_up(quant);
+    load(ck, MatrixSource{{prefix}, {out}}, in, bias, quant);
   }
 
   // A fused and/or transposed weight (MatrixSource), with the stacked biases.
   void load(const io::Checkpoint& ck, const MatrixSource& src, std::int64_t in, bool bias, const QuantSpec& quant = {}) {
-    load_dense(read_matrix_f32(ck, src, in), src.out(), in);
-    if (bias) bias_ = WeightTensor<float>::from_floats({out_}, read_bias_f32(ck, src));
-    pair_up(quant);
-  }
-
-  // Packs a row-major float matrix [out, in], converted to W.
-  void load_dense(const std::vector<float>& w, std::int64_t out, std::int64_t in) {
-    packed_ = kernels::PackedMatrix<W>(out, in);
-    pairs_ = kernels::PackedPairs{};
-    std::vector<W> row(static_cast<std::size_t>(in));
-    for (std::int64_t n = 0; n < out; ++n) {
-      for (std::int64_t k = 0; k < in; ++k) row[std::size_t(k)] = narrow<W>(w[std::size_t(n * in + k)]);
-      packed_.set_row(n, row.data());
-    }
+    packed_ = load_packed<W>(ck, src, in);
     shared_ = nullptr;
-    bias_ = WeightTensor<float>{};
-    out_ = out;
+    out_ = src.out();
     in_ = in;
+    bias_ = bias ? WeightTensor<float>::from_floats({out_}, read_bias_f32(ck, src)) : WeightTensor<float>{};
+    pair_up(quant);
   }
 
   // Uses an already loaded row-major tensor (a tied embedding) as the weight.
@@ -198,14 +183,14 @@ class Linear<Quantized<B>> {
     const bool wanted = q.enabled && !keeps_dense(q, name);
     check(!wanted || q.source == QuantSpec::Source::Dense, ck.source(), ": ", name,
           ": quantized checkpoints (", q.describe(), ") of fused or Conv1D projections are not supported");
-    const std::vector<float> w = read_matrix_f32(ck, src, in);
     if (wanted && in % q.group == 0) {
+      const std::vector<float> w = read_matrix_f32(ck, src, in);
       quantize_rows_from(ck.source() + ": tensor \"" + name + ".weight\"", q, [&](std::int64_t n, float* row) {
         std::copy(w.begin() + n * in, w.begin() + (n + 1) * in, row);
       });
       return;
     }
-    dense_.load_dense(w, out_, in);
+    dense_.load(ck, src, in, false);
   }
 
   // Uses an already loaded row-major tensor (a tied embedding), dense.
@@ -276,46 +261,30 @@ class Linear<Quantized<B>> {
     perm_ = r.perm;
   }
 
-  // Rows are quantized in parallel (QuantSpec::load_threads; 0: one per
-  // hardware thread): the scale searches of q4 / fp4 cost ~50 operations a
-  // weight. A non-finite weight is an error naming the first one.
   void quantize_at_load(const io::Checkpoint& ck, const std::string& prefix, const QuantSpec& q) {
     const std::string name = prefix + ".weight";
     const io::TensorView& t = ck.require(name, {out_, in_});
     ck.check_unchanged(t);
     quantize_rows_from(t.file.string() + ": tensor \"" + name + "\"", q, [&](std::int64_t n, float* row) {
-      thread_local std::vector<float> tmp;
-      tmp.resize(std::size_t(in_));
-      detail::read_row<float>(t, n, in_, row, tmp.data());
+      read_elements<float>(ck, t, std::size_t(n * in_), std::size_t(in_), row);
     });
-    ck.release(t);
   }
 
-  // Quantizes rows [0, out) that read_row(n, dst) provides in float.
+  // Quantizes rows [0, out) that read_row(n, dst) provides in float, on the
+  // calling thread: a model loads its projections in parallel
+  // (LoadOptions::threads). The scale searches of q4 / fp4 cost ~50
+  // operations a weight. A non-finite weight is an error naming the first one.
   template <class ReadRow>
   void quantize_rows_from(const std::string& what, const QuantSpec& q, ReadRow read_row) {
     qm_ = kernels::QuantMatrix(q.type, out_, in_, q.group, q.asym);
-    std::mutex mu;
-    std::int64_t bad_n = -1, bad_k = -1;
-    ThreadPool pool(q.load_threads);
-    pool.parallel_for(
-        out_,
-        [&](std::int64_t n0, std::int64_t n1) {
-          std::vector<float> row(static_cast<std::size_t>(in_));
-          for (std::int64_t n = n0; n < n1; ++n) {
-            read_row(n, row.data());
-            for (std::int64_t k = 0; k < in_; ++k)
-              if (!std::isfinite(row[std::size_t(k)])) {
-                const std::lock_guard<std::mutex> lock(mu);
-                if (bad_n < 0 || n < bad_n) bad_n = n, bad_k = k;
-                return;
-              }
-            kernels::quantize_rows(qm_, n, 1, row.data());
-          }
-        },
-        16);
-    if (bad_n >= 0)
-      fail(what, " holds a non-finite value at [", bad_n, ", ", bad_k, "], which cannot be quantized");
+    std::vector<float> row(static_cast<std::size_t>(in_));
+    for (std::int64_t n = 0; n < out_; ++n) {
+      read_row(n, row.data());
+      for (std::int64_t k = 0; k < in_; ++k)
+        if (!std::isfinite(row[std::size_t(k)]))
+          fail(what, " holds a non-finite value at [", n, ", ", k, "], which cannot be quantized");
+      kernels::quantize_rows(qm_, n, 1, row.data());
+    }
   }
 
   kernels::QuantMatrix qm_;

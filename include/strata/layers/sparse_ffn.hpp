@@ -32,6 +32,7 @@
 #include "strata/io/hf_config.hpp"
 #include "strata/layers/ffn.hpp"
 #include "strata/layers/linear.hpp"
+#include "strata/layers/packed_weights.hpp"
 #include "strata/layers/weights.hpp"
 
 namespace strata {
@@ -59,13 +60,7 @@ class SparseDown {
   void load(const io::Checkpoint& ck, const MatrixSource& src, std::int64_t in, bool bias) {
     out_ = src.out();
     in_ = in;
-    const std::vector<float> w = read_matrix_f32(ck, src, in);  // [out, in]
-    packed_ = kernels::PackedMatrix<D>(out_, in_);
-    std::vector<D> row(static_cast<std::size_t>(in_));
-    for (std::int64_t n = 0; n < out_; ++n) {
-      for (std::int64_t k = 0; k < in_; ++k) row[std::size_t(k)] = narrow<D>(w[std::size_t(n * in_ + k)]);
-      packed_.set_row(n, row.data());
-    }
+    packed_ = load_packed<D>(ck, src, in);  // [out, in]
     bias_ = bias ? WeightTensor<float>::from_floats({out_}, read_bias_f32(ck, src)) : WeightTensor<float>{};
   }
 

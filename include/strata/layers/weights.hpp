@@ -1,12 +1,18 @@
 // Weight tensors as layers hold them: every tensor is copied (converted where
 // its stored type is not the layer's weight type) into memory the layer owns,
-// once, at load; the checkpoint's pages of it are then released. A loaded
-// model never reads the checkpoint files again, so a file truncated or
+// once, at load. Tensors are read with Checkpoint::read (pread), not through
+// the file mapping: straight into the layer's buffer when stored as its type,
+// else a block at a time through a per-thread staging buffer that stays in
+// cache. None of the files' pages enter the process's resident set, and a
+// loaded model never reads the checkpoint files again, so a file truncated or
 // rewritten after loading cannot fault or change a running model. Before each
 // tensor is read, the file is checked to still have the size it had when
-// opened (io::Checkpoint::check_unchanged).
+// opened (io::Checkpoint::check_unchanged); a file that shrinks during the
+// read itself is an error too (pread finds its end), never a SIGBUS.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
@@ -19,7 +25,6 @@
 #include "strata/core/dtype.hpp"
 #include "strata/core/error.hpp"
 #include "strata/io/safetensors.hpp"
-#include "strata/kernels/gemm.hpp"
 
 namespace strata {
 
@@ -46,43 +51,61 @@ inline W narrow(float x) {
   else return f16{f32_to_f16(x)};
 }
 
-namespace detail {
-// Row r (of `cols` elements) of a 2-D tensor, converted to W. Same dtype:
-// copied bit for bit (at any alignment); otherwise widened to float exactly,
-// then narrowed.
+inline float widen(float x) { return x; }
+inline float widen(bf16 x) { return bf16_to_f32(x.bits); }
+inline float widen(f16 x) { return f16_to_f32(x.bits); }
+
+// n stored elements of type dt (F32, F16 or BF16, little-endian, at any
+// alignment) converted to W: copied bit for bit when dt is W's own type,
+// otherwise widened to float exactly, then narrowed (round to nearest even).
 template <class W>
-void read_row(const io::TensorView& t, std::int64_t r, std::int64_t cols, W* dst, float* tmp) {
-  const std::size_t esz = dtype_size(t.dtype);
-  io::TensorView row = t;
-  row.data = t.data + std::size_t(r * cols) * esz;
-  row.shape = {cols};
-  row.nbytes = std::size_t(cols) * esz;
-  if (t.dtype == dtype_of<W>()) {
-    std::memcpy(static_cast<void*>(dst), row.data, row.nbytes);
-    return;
+void convert_stored(const std::byte* src, DType dt, std::size_t n, W* dst) {
+  if (dt == dtype_of<W>()) {
+    if (n > 0) std::memcpy(static_cast<void*>(dst), src, n * sizeof(W));
+  } else if constexpr (std::is_same_v<W, float>) {
+    io::stored_to_f32(src, dt, n, dst);
+  } else {
+    constexpr std::size_t kChunk = 256;
+    float tmp[kChunk];
+    for (std::size_t i = 0; i < n; i += kChunk) {
+      const std::size_t m = std::min(kChunk, n - i);
+      io::stored_to_f32(src + i * dtype_size(dt), dt, m, tmp);
+      for (std::size_t j = 0; j < m; ++j) dst[i + j] = narrow<W>(tmp[j]);
+    }
   }
-  io::copy_to_f32(row, tmp);
-  for (std::int64_t i = 0; i < cols; ++i) dst[i] = narrow<W>(tmp[i]);
+}
+
+namespace detail {
+// Bytes a loader reads from a file at once when it converts or re-lays out.
+inline constexpr std::size_t kStageBytes = 256 * 1024;
+
+// The calling thread's staging buffer, at least `bytes` long (kept for the
+// thread's life: its pages are faulted in once).
+inline std::byte* stage(std::size_t bytes) {
+  thread_local std::vector<std::byte> buf;
+  if (buf.size() < bytes) buf.resize(bytes);
+  return buf.data();
 }
 }  // namespace detail
 
-// Loads a projection weight [N, K] and re-lays it out once into the panel
-// layout the GEMM/GEMV kernels read (kernels/gemm.hpp), converting to W.
-// The checkpoint's pages of the tensor are released afterwards, so a model
-// is resident once (packed), not twice.
+// Elements [first, first + n) of tensor t (of a float dtype), converted to
+// W, into dst: read straight into dst when t is stored as W, else through
+// the staging buffer a block at a time.
 template <class W>
-kernels::PackedMatrix<W> load_packed(const io::Checkpoint& ck, const std::string& name, std::int64_t N, std::int64_t K) {
-  const io::TensorView& t = ck.require(name, {N, K});
-  ck.check_unchanged(t);
-  kernels::PackedMatrix<W> p(N, K);
-  std::vector<W> row(static_cast<std::size_t>(K));
-  std::vector<float> tmp(static_cast<std::size_t>(K));
-  for (std::int64_t n = 0; n < N; ++n) {
-    detail::read_row<W>(t, n, K, row.data(), tmp.data());
-    p.set_row(n, row.data());
+void read_elements(const io::Checkpoint& ck, const io::TensorView& t, std::size_t first, std::size_t n, W* dst) {
+  io::check_float(t);
+  const std::size_t esz = dtype_size(t.dtype);
+  if (t.dtype == dtype_of<W>()) {
+    ck.read(t, first * esz, n * esz, dst);
+    return;
   }
-  ck.release(t);  // the packed copy is what runs; drop the mapped pages
-  return p;
+  const std::size_t block = detail::kStageBytes / esz;
+  std::byte* buf = detail::stage(block * esz);
+  for (std::size_t i = 0; i < n; i += block) {
+    const std::size_t m = std::min(block, n - i);
+    ck.read(t, (first + i) * esz, m * esz, buf);
+    convert_stored(buf, t.dtype, m, dst + i);
+  }
 }
 
 // A dense tensor of element type W (float, bf16 or f16), row-major, in a
@@ -100,16 +123,7 @@ class WeightTensor {
     w.shape_ = dims;
     const auto n = std::size_t(t.numel());
     w.buf_.resize(n);
-    if (t.dtype == dtype_of<W>()) {
-      if (n > 0) std::memcpy(static_cast<void*>(w.buf_.data()), t.data, t.nbytes);  // bit for bit, as read_row
-    } else if constexpr (std::is_same_v<W, float>) {
-      io::copy_to_f32(t, w.buf_.data());
-    } else {
-      std::vector<float> tmp(n);
-      io::copy_to_f32(t, tmp.data());
-      for (std::size_t i = 0; i < n; ++i) w.buf_[i] = narrow<W>(tmp[i]);
-    }
-    ck.release(t);  // the copy is what runs; drop the mapped pages
+    read_elements<W>(ck, t, 0, n, w.buf_.data());
     return w;
   }
 
@@ -155,27 +169,35 @@ struct MatrixSource {
   }
 };
 
+// The source tensor of part i, checked: "<name>.weight" [rows, in], or
+// [in, rows] for Conv1D; the file is checked unchanged before it is read.
+inline const io::TensorView& matrix_part(const io::Checkpoint& ck, const MatrixSource& src, std::size_t i,
+                                         std::int64_t in) {
+  check(src.names.size() == src.rows.size() && !src.names.empty(), "MatrixSource: one row count per tensor");
+  const std::int64_t rows = src.rows[i];
+  const std::string name = src.names[i] + ".weight";
+  const io::TensorView& t =
+      src.conv1d ? ck.require(name, std::vector<std::int64_t>{in, rows}) : ck.require(name, std::vector<std::int64_t>{rows, in});
+  ck.check_unchanged(t);
+  return t;
+}
+
 // The stacked matrix [out, in] in float, row-major (transposed from Conv1D).
 inline std::vector<float> read_matrix_f32(const io::Checkpoint& ck, const MatrixSource& src, std::int64_t in) {
-  check(src.names.size() == src.rows.size() && !src.names.empty(), "MatrixSource: one row count per tensor");
   std::vector<float> w(static_cast<std::size_t>(src.out() * in));
   std::vector<float> tmp;
   std::int64_t r0 = 0;
   for (std::size_t i = 0; i < src.names.size(); ++i) {
     const std::int64_t rows = src.rows[i];
-    const std::string name = src.names[i] + ".weight";
-    const io::TensorView& t =
-        src.conv1d ? ck.require(name, std::vector<std::int64_t>{in, rows}) : ck.require(name, std::vector<std::int64_t>{rows, in});
-    ck.check_unchanged(t);
+    const io::TensorView& t = matrix_part(ck, src, i, in);
     if (src.conv1d) {
       tmp.resize(static_cast<std::size_t>(in * rows));
-      io::copy_to_f32(t, tmp.data());
+      read_elements<float>(ck, t, 0, tmp.size(), tmp.data());
       for (std::int64_t k = 0; k < in; ++k)
         for (std::int64_t n = 0; n < rows; ++n) w[std::size_t((r0 + n) * in + k)] = tmp[std::size_t(k * rows + n)];
     } else {
-      io::copy_to_f32(t, w.data() + r0 * in);
+      read_elements<float>(ck, t, 0, std::size_t(rows * in), w.data() + r0 * in);
     }
-    ck.release(t);
     r0 += rows;
   }
   return w;
@@ -188,15 +210,10 @@ inline std::vector<float> read_bias_f32(const io::Checkpoint& ck, const MatrixSo
   for (std::size_t i = 0; i < src.names.size(); ++i) {
     const io::TensorView& t = ck.require(src.names[i] + ".bias", std::vector<std::int64_t>{src.rows[i]});
     ck.check_unchanged(t);
-    io::copy_to_f32(t, b.data() + r0);
-    ck.release(t);
+    read_elements<float>(ck, t, 0, std::size_t(src.rows[i]), b.data() + r0);
     r0 += src.rows[i];
   }
   return b;
 }
-
-inline float widen(float x) { return x; }
-inline float widen(bf16 x) { return bf16_to_f32(x.bits); }
-inline float widen(f16 x) { return f16_to_f32(x.bits); }
 
 }  // namespace strata

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -31,14 +32,46 @@ namespace strata {
 enum class Compute { F32, BF16 };
 
 struct LoadOptions {
-  // Called after each block is loaded: (blocks done, blocks total).
+  // Called after each block is loaded: (blocks done, blocks total). Blocks
+  // load in parallel: the calls come from the loading threads, one at a
+  // time, with blocks done counting up to the total.
   std::function<void(std::int64_t, std::int64_t)> on_progress;
+  // Threads that read, convert, pack and quantize the weights (the model's
+  // blocks, embeddings and head load in parallel); 0: one per hardware
+  // thread. The loaded model is the same whatever the count.
+  int threads = 0;
   // Quantize the projections of a dense checkpoint at load (quant.enabled;
   // type, group, asym, quantize_head, keep_dense). Ignored fields: source,
   // bf16_dot (set from compute).
   QuantSpec quant;
   Compute compute = Compute::F32;
+
+  // These options, loading with n threads unless `threads` is set.
+  LoadOptions with_default_threads(int n) const {
+    LoadOptions o = *this;
+    if (o.threads == 0) o.threads = n;
+    return o;
+  }
 };
+
+namespace detail {
+// Reports loaded blocks through LoadOptions::on_progress, from whichever
+// thread loaded them, one call at a time.
+class BlockProgress {
+ public:
+  BlockProgress(const LoadOptions& o, std::int64_t total) : fn_(o.on_progress), total_(total) {}
+  void block_done() {
+    if (!fn_) return;
+    const std::lock_guard<std::mutex> lock(mu_);
+    fn_(++done_, total_);
+  }
+
+ private:
+  const std::function<void(std::int64_t, std::int64_t)>& fn_;
+  std::mutex mu_;
+  std::int64_t done_ = 0, total_;
+};
+}  // namespace detail
 
 // ", bf16 dot" in a model's name when its projections compute on bf16 dot products.
 inline std::string compute_suffix(const ModelConfig& c) { return c.quant.bf16_dot ? ", bf16 dot" : ""; }
@@ -107,26 +140,33 @@ class CausalLM final : public LanguageModel {
     const std::string prefix = Arch::prefix(ck);
     std::string embed_name = prefix + Arch::embed;
     if (c.tie_word_embeddings && !ck.find(embed_name) && ck.find("lm_head.weight")) embed_name = "lm_head.weight";
-    m->embed_ = WeightTensor<dense>::load(ck, embed_name, {c.vocab_size, c.hidden_size});
-    if constexpr (Arch::positions != nullptr)
-      m->positions_ = WeightTensor<float>::load(ck, prefix + Arch::positions, {c.max_position_embeddings, c.hidden_size});
-    m->blocks_.resize(std::size_t(c.num_layers));
-    for (std::int64_t l = 0; l < c.num_layers; ++l) {
-      m->blocks_[std::size_t(l)].load(ck, prefix + Arch::layers + std::to_string(l), c);
-      if (opt.on_progress) opt.on_progress(l + 1, c.num_layers);
-    }
-    m->norm_.load(ck, prefix + Arch::norm, c.hidden_size, c.norm_eps);
     // The head stays dense unless asked for (quantize_head) or stored quantized (GPTQ/AWQ lm_head).
     QuantSpec head_q = c.quant;
     if (head_q.source == QuantSpec::Source::Dense) head_q.enabled = head_q.enabled && head_q.quantize_head;
     const bool quant_head = is_quantized_v<W> && head_q.enabled && head_q.quantize_head;
-    if (c.tie_word_embeddings && !quant_head) {
-      m->head_.share(m->embed_);
-    } else {
-      std::string head_name = c.tie_word_embeddings ? embed_name : "lm_head.weight";
-      head_name.resize(head_name.size() - 7);  // the ".weight" suffix
-      m->head_.load(ck, head_name, c.vocab_size, c.hidden_size, false, head_q);
-    }
+    const bool shared_head = c.tie_word_embeddings && !quant_head;
+    std::string head_name = c.tie_word_embeddings ? embed_name : "lm_head.weight";
+    head_name.resize(head_name.size() - 7);  // the ".weight" suffix
+    // Loaded in parallel, the largest parts first: the embeddings (with the
+    // learned positions and the final norm), the head, then each block.
+    m->blocks_.resize(std::size_t(c.num_layers));
+    detail::BlockProgress progress(opt, c.num_layers);
+    ThreadPool pool(opt.threads);
+    pool.for_each_task(2 + c.num_layers, [&](std::int64_t i) {
+      if (i == 0) {
+        m->embed_ = WeightTensor<dense>::load(ck, embed_name, {c.vocab_size, c.hidden_size});
+        if constexpr (Arch::positions != nullptr)
+          m->positions_ =
+              WeightTensor<float>::load(ck, prefix + Arch::positions, {c.max_position_embeddings, c.hidden_size});
+        m->norm_.load(ck, prefix + Arch::norm, c.hidden_size, c.norm_eps);
+      } else if (i == 1) {
+        if (!shared_head) m->head_.load(ck, head_name, c.vocab_size, c.hidden_size, false, head_q);
+      } else {
+        m->blocks_[std::size_t(i - 2)].load(ck, prefix + Arch::layers + std::to_string(i - 2), c);
+        progress.block_done();
+      }
+    });
+    if (shared_head) m->head_.share(m->embed_);
     m->rope_.init(c.head_dim, c.rope_theta, c.rope_scaling);
     return m;
   }

@@ -183,15 +183,23 @@ class Encoder final : public EncoderModel {
                compute_suffix(c) + ">";
     const std::string p = ck.find("bert.embeddings.word_embeddings.weight") ? "bert." : "";
     const std::int64_t H = c.hidden_size;
-    m->word_ = WeightTensor<float>::load(ck, p + "embeddings.word_embeddings.weight", {c.vocab_size, H});
-    m->position_ = WeightTensor<float>::load(ck, p + "embeddings.position_embeddings.weight", {c.max_position_embeddings, H});
-    m->token_type_ = WeightTensor<float>::load(ck, p + "embeddings.token_type_embeddings.weight", {c.type_vocab_size, H});
-    m->embed_norm_.load(ck, p + "embeddings.LayerNorm", H, c.norm_eps);
+    // The embeddings and the blocks load in parallel (LoadOptions::threads).
     m->blocks_.resize(std::size_t(c.num_layers));
-    for (std::int64_t l = 0; l < c.num_layers; ++l) {
-      m->blocks_[std::size_t(l)].load(ck, p + "encoder.layer." + std::to_string(l), c);
-      if (opt.on_progress) opt.on_progress(l + 1, c.num_layers);
-    }
+    detail::BlockProgress progress(opt, c.num_layers);
+    ThreadPool pool(opt.threads);
+    pool.for_each_task(1 + c.num_layers, [&](std::int64_t i) {
+      if (i == 0) {
+        m->word_ = WeightTensor<float>::load(ck, p + "embeddings.word_embeddings.weight", {c.vocab_size, H});
+        m->position_ =
+            WeightTensor<float>::load(ck, p + "embeddings.position_embeddings.weight", {c.max_position_embeddings, H});
+        m->token_type_ =
+            WeightTensor<float>::load(ck, p + "embeddings.token_type_embeddings.weight", {c.type_vocab_size, H});
+        m->embed_norm_.load(ck, p + "embeddings.LayerNorm", H, c.norm_eps);
+      } else {
+        m->blocks_[std::size_t(i - 1)].load(ck, p + "encoder.layer." + std::to_string(i - 1), c);
+        progress.block_done();
+      }
+    });
     QuantSpec dense_spec;  // pooler and classifier stay dense (they run once per text)
     if (ck.find(p + "pooler.dense.weight")) m->pooler_.load(ck, p + "pooler.dense", H, H, true, dense_spec);
     if (const io::TensorView* cls = ck.find("classifier.weight")) {  // BertForSequenceClassification

@@ -32,7 +32,7 @@ namespace strata {
 
 struct TextEncoderOptions {
   WeightType weights = WeightType::F32;
-  int threads = 0;  // 0: one per hardware thread
+  int threads = 0;  // 0: one per hardware thread; loading uses as many unless load.threads is set
   LoadOptions load;
   std::optional<Pooling> pooling;  // default: the folder's sentence-transformers Pooling, else mean
   std::optional<bool> normalize;   // default: whether the folder has a Normalize module
@@ -60,7 +60,7 @@ class TextEncoder {
     check(o.max_length >= 0, "max_length ", o.max_length, " is negative");
     TextEncoder e;
     e.opt_ = o;
-    e.model_ = load_encoder(dir, o.weights, o.load);
+    e.model_ = load_encoder(dir, o.weights, o.load.with_default_threads(o.threads));
     const std::filesystem::path tok = dir / "tokenizer.json";
     std::error_code ec;
     check(std::filesystem::exists(tok, ec), tok.string(), ": not found; an encoder folder needs its tokenizer");

@@ -21,7 +21,7 @@ namespace strata {
 
 struct TextGeneratorOptions {
   WeightType weights = WeightType::F32;
-  int threads = 0;  // 0: one per hardware thread
+  int threads = 0;  // 0: one per hardware thread; loading uses as many unless load.threads is set
   LoadOptions load;
 };
 
@@ -29,7 +29,7 @@ class TextGenerator {
  public:
   static TextGenerator load(const std::filesystem::path& dir, const TextGeneratorOptions& o = {}) {
     TextGenerator g;
-    g.model_ = load_causal_lm(dir, o.weights, o.load);
+    g.model_ = load_causal_lm(dir, o.weights, o.load.with_default_threads(o.threads));
     // A folder without tokenizer.json (e.g. from make-model) still runs from token ids.
     std::error_code ec;
     if (std::filesystem::exists(dir / "tokenizer.json", ec))
