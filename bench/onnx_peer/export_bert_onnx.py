@@ -29,7 +29,6 @@ import argparse
 import json
 import math
 import os
-import struct
 import sys
 import time
 import warnings
@@ -51,34 +50,12 @@ warnings.filterwarnings("ignore", message="The shape inference of prim::Constant
 
 
 # --------------------------------------------------------------------------------------------
-# safetensors, by hand: u64 little-endian header length, JSON header, raw little-endian data
+# safetensors: the float64 reference's reader (tests/reference/encoder_ref.py), cast to float32
 # --------------------------------------------------------------------------------------------
 
 def read_safetensors(path):
-    """-> {name: float32 ndarray}; F32, F16 and BF16 tensors (integer tensors are skipped)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n].decode("utf-8"))
-    base = 8 + n
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        b, e = info["data_offsets"]
-        assert base + e <= len(data), "%s: data past the end of the file" % name
-        raw = data[base + b:base + e]
-        dt = info["dtype"]
-        if dt == "F32":
-            arr = np.frombuffer(raw, dtype="<f4")
-        elif dt == "F16":
-            arr = np.frombuffer(raw, dtype="<f2").astype(np.float32)
-        elif dt == "BF16":
-            arr = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
-        else:
-            continue  # e.g. I64 embeddings.position_ids
-        out[name] = arr.reshape(info["shape"]).copy()
-    return out
+    """-> {name: float32 ndarray}: the reference's reader (F32, F16, BF16; integer tensors skipped)."""
+    return {k: v.astype(np.float32) for k, v in ref.read_safetensors(path).items()}
 
 
 # --------------------------------------------------------------------------------------------

@@ -53,7 +53,11 @@ def read_safetensors(path, keep_ints=False):
             continue
         b, e = info["data_offsets"]
         assert base + e <= len(data), name
-        arr = np.frombuffer(data[base + b:base + e], dtype=_DTYPES[info["dtype"]])
+        raw = data[base + b:base + e]
+        if info["dtype"] == "BF16":  # the high half of a float32
+            arr = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        else:
+            arr = np.frombuffer(raw, dtype=_DTYPES[info["dtype"]])
         arr = arr.reshape(info["shape"])
         if info["dtype"].startswith("I"):
             if keep_ints:
