@@ -86,6 +86,9 @@ expect_error "bad prompt ids" "--prompt-ids: 'x' is not an integer" -- "$GEN" --
 expect_error "prompt id outside vocab" "token id 5000 is out of range [0, 2048)" -- "$GEN" --model "$MODEL" --prompt-ids 1,5000
 expect_error "both prompts" "cannot be used together" -- "$GEN" --model "$MODEL" --prompt hi --prompt-ids 1
 expect_error "bad weights" "--weights: 'q4' is not one of" -- "$GEN" --model "$MODEL" --weights q4
+expect_error "bad compute" "--compute: 'f16' is not one of f32, bf16" -- "$GEN" --model "$MODEL" --compute f16
+expect_error "bf16 compute with quant" "bf16 compute applies to dense projections" -- "$GEN" --model "$MODEL" --compute bf16 --quant q8
+expect_error "bf16 compute with f16 weights" "bf16 compute needs f32 or bf16 weights" -- "$GEN" --model "$MODEL" --compute bf16 --weights f16
 expect_error "missing model dir" "--model /nonexistent: no such directory" -- "$GEN" --model /nonexistent
 expect_error "bad STRATA_TARGET" "STRATA_TARGET=bogus: not a target" -- env STRATA_TARGET=bogus "$GEN" --model "$MODEL"
 expect_error "bad STRATA_MODEL" "\$STRATA_MODEL=/nonexistent: no such directory" -- env STRATA_MODEL=/nonexistent "$GEN"
@@ -397,6 +400,7 @@ strata-limits | empty inline bytes        | --bytes: expected a byte count      
 generate      | repeated model            | option '--model' is given more than once | --model /tmp --model /tmp
 generate      | conflicting threads       | option '--threads' is given more than once | --threads 1 --threads 2
 generate      | conflicting weights       | option '--weights' is given more than once | --weights f32 --weights bf16
+generate      | conflicting compute       | option '--compute' is given more than once | --compute f32 --compute bf16
 generate      | conflicting temperatures  | option '--temp' is given more than once  | --temp 0 --temp 1
 generate      | repeated switch           | option '--ids' is given more than once   | --ids --ids
 generate      | prompt and prompt ids     | cannot be used together                  | --prompt hi --prompt-ids 1

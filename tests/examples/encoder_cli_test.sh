@@ -55,6 +55,13 @@ d=$(max_diff "$TMP/e_packed" "$TMP/e_padded"); awk "BEGIN { exit !($d < 1e-5) }"
 d=$(max_diff "$TMP/e_packed" "$TMP/e_single"); awk "BEGIN { exit !($d < 1e-5) }" && ok || bad "packed vs batch 1 differ by $d"
 
 # 3. --normalize gives unit vectors; --pooling cls/max differ from mean.
+# --compute bf16: bf16 dot products; the vectors stay close to f32's (inputs and weights rounded to bf16).
+"$EMBED" --model "$BERT" --threads 2 --compute bf16 <"$TMP/texts" >"$TMP/e_bf16" 2>"$TMP/err"
+grep -q "\[bert<bf16, bf16 dot>, 2 threads" "$TMP/err" && ok || bad "--compute bf16 throughput line: $(cat "$TMP/err")"
+d=$(max_diff "$TMP/e_packed" "$TMP/e_bf16"); awk "BEGIN { exit !($d > 0 && $d < 0.05) }" && ok || bad "--compute bf16 vs f32 differ by $d"
+expect_error "--compute bf16 with --quant" "--compute bf16 and --quant cannot be used together" -- "$EMBED" --model "$BERT" --compute bf16 --quant q8
+expect_error "--compute unknown" "--compute: 'f16' is not one of f32, bf16" -- "$EMBED" --model "$BERT" --compute f16
+
 "$EMBED" --model "$BERT" --normalize <"$TMP/texts" 2>/dev/null |
   awk -F, '{ gsub(/[\[\]]/, ""); s = 0; for (i = 1; i <= NF; i++) s += $i * $i; if (s < 0.9999 || s > 1.0001) bad = 1 } END { exit bad }' \
   && ok || bad "--normalize vectors are not unit length"
