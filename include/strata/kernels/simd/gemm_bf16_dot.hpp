@@ -131,6 +131,7 @@ void gemm_bf16_dot(const bf16* x, std::int64_t T, std::int64_t K, const bf16* pa
 // even (NaN stays NaN), a zero after an odd K.
 template <class A>
 void to_bf16(const float* x, std::int64_t T, std::int64_t K, bf16* out) {
+  using B = vfloat<A>;
   using U = xsimd::batch<std::uint32_t, A>;
   constexpr std::int64_t V = std::int64_t(U::size);
   const std::int64_t ld = 2 * ((K + 1) / 2);
@@ -140,11 +141,13 @@ void to_bf16(const float* x, std::int64_t T, std::int64_t K, bf16* out) {
     std::int64_t k = 0;
     alignas(64) std::uint32_t r[V];
     for (; k + V <= K; k += V) {
-      U u = U::load_unaligned(reinterpret_cast<const std::uint32_t*>(src + k));
+      const B f = B::load_unaligned(src + k);
+      const U u = xsimd::bitwise_cast<U>(f);
       const U rounded = (u + U(0x7FFFu) + ((u >> 16) & U(1u))) >> 16;
       const U quiet = (u >> 16) | U(0x40u);  // NaN: keep the sign and payload's top bits, quiet
-      const auto nan = (u & U(0x7FFFFFFFu)) > U(0x7F800000u);
-      xsimd::select(nan, quiet, rounded).store_aligned(r);
+      // The blend on float lanes: xsimd 8.1's select on uint32 AVX-512 batches does not compile at -O0.
+      const B picked = xsimd::select(xsimd::isnan(f), xsimd::bitwise_cast<B>(quiet), xsimd::bitwise_cast<B>(rounded));
+      xsimd::bitwise_cast<U>(picked).store_aligned(r);
       for (std::int64_t i = 0; i < V; ++i) dst[k + i].bits = std::uint16_t(r[i]);
     }
     for (; k < K; ++k) {
