@@ -30,6 +30,7 @@
 #include <omp.h>
 #endif
 
+#include "bench_util.hpp"
 #include "cli_args.hpp"
 #include "limits.hpp"
 #include "strata/core/aligned_buffer.hpp"
@@ -206,10 +207,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "strata-matmul-bench: " << e.what() << "\n";
-    return 1;
-  }
+  return strata::bench::guarded_main("strata-matmul-bench", [&] { return run(argc, argv); });
 }

@@ -108,6 +108,29 @@ inline std::int64_t gemm_row_block(std::int64_t K) {
   return std::max<std::int64_t>(kGemmMinRowBlock, kGemmRowBlockBytes / (std::int64_t(sizeof(float)) * K) / 6 * 6);
 }
 
+namespace detail {
+// The threading of a projection on panels: rows in blocks of row_block
+// (gemm_row_block; T in one block when short), each block's panels split
+// across the pool in grains of 2 (32 columns: one prefill tile on AVX-512);
+// kernel(t0, rows, p0, p1) computes rows [t0, t0 + rows) of panels [p0, p1)
+// into y [T, N], then that thread applies the epilogue to the same block.
+template <class Kernel>
+void for_panel_blocks(std::int64_t T, std::int64_t row_block, std::int64_t N, std::int64_t panels,
+                      const GemmEpilogue& epi, float* y, ThreadPool& pool, Kernel kernel) {
+  const std::int64_t block = T > 2 * row_block ? row_block : T;
+  for (std::int64_t t0 = 0; t0 < T; t0 += block) {
+    const std::int64_t rows = std::min(block, T - t0);
+    pool.parallel_for(
+        panels,
+        [&](std::int64_t p0, std::int64_t p1) {
+          kernel(t0, rows, p0, p1);
+          apply_epilogue(epi, y, N, t0, t0 + rows, p0 * kPanel, std::min(N, p1 * kPanel));
+        },
+        2);
+  }
+}
+}  // namespace detail
+
 // y[T, N] = act(x[T, K] · Wᵀ + bias) + residual with packed W (kernels/epilogue.hpp):
 // each thread applies the epilogue to the block it has just computed.
 template <class W>
@@ -115,18 +138,10 @@ void gemm(const float* x, std::int64_t T, const PackedMatrix<W>& w, const GemmEp
           ThreadPool& pool) {
   const auto fn = gemm_kernel<W>(active_kernels());
   const std::int64_t K = w.cols(), N = w.rows();
-  const std::int64_t row_block = gemm_row_block(K), block = T > 2 * row_block ? row_block : T;
-  for (std::int64_t t0 = 0; t0 < T; t0 += block) {
-    const std::int64_t rows = std::min(block, T - t0);
-    // Grain of 2 panels (32 columns): one prefill tile on AVX-512.
-    pool.parallel_for(
-        w.panels(),
-        [&](std::int64_t p0, std::int64_t p1) {
-          fn(x + t0 * K, rows, K, w.data(), N, p0, p1, y + t0 * N, N);
-          apply_epilogue(epi, y, N, t0, t0 + rows, p0 * kPanel, std::min(N, p1 * kPanel));
-        },
-        2);
-  }
+  detail::for_panel_blocks(T, gemm_row_block(K), N, w.panels(), epi, y, pool,
+                           [&](std::int64_t t0, std::int64_t rows, std::int64_t p0, std::int64_t p1) {
+                             fn(x + t0 * K, rows, K, w.data(), N, p0, p1, y + t0 * N, N);
+                           });
 }
 
 // y[T, N] = x[T, K] · Wᵀ (+ bias) with packed W.

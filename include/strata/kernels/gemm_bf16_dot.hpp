@@ -73,18 +73,11 @@ inline void gemm_bf16_dot(const float* x, std::int64_t T, const PackedPairs& w, 
   bf16* xq = xb.data();
   pool.parallel_for(
       T, [&](std::int64_t t0, std::int64_t t1) { kt.to_bf16(x + t0 * K, t1 - t0, K, xq + t0 * ld); }, 64);
-  // Row blocks as the f32 GEMM (kernels/gemm.hpp): a block of inputs stays in L2 while the panels pass.
-  const std::int64_t row_block = 2 * gemm_row_block(K), block = T > 2 * row_block ? row_block : T;
-  for (std::int64_t t0 = 0; t0 < T; t0 += block) {
-    const std::int64_t rows = std::min(block, T - t0);
-    pool.parallel_for(
-        w.panels(),
-        [&](std::int64_t p0, std::int64_t p1) {
-          kt.gemm_bf16_dot(xq + t0 * ld, rows, K, w.data(), N, p0, p1, y + t0 * N, N);
-          apply_epilogue(epi, y, N, t0, t0 + rows, p0 * kPanel, std::min(N, p1 * kPanel));
-        },
-        2);
-  }
+  // Row blocks as the f32 GEMM (kernels/gemm.hpp), of bf16 rows half the bytes.
+  detail::for_panel_blocks(T, 2 * gemm_row_block(K), N, w.panels(), epi, y, pool,
+                           [&](std::int64_t t0, std::int64_t rows, std::int64_t p0, std::int64_t p1) {
+                             kt.gemm_bf16_dot(xq + t0 * ld, rows, K, w.data(), N, p0, p1, y + t0 * N, N);
+                           });
 }
 
 // Reference in double: x rounded to bf16 as the kernels do, W row-major bf16.
