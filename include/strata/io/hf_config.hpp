@@ -433,6 +433,8 @@ inline ModelConfig parse_model_config(const nlohmann::json& j, const std::string
   ModelConfig c;
   c.model_type = r.string_or("model_type", "");
   check(!c.model_type.empty(), source, ": required field 'model_type' is missing");
+  check(c.model_type != "vit" && c.model_type != "deit", source, ": model_type ", detail::shown(c.model_type),
+        " is an image model (load it with load_vision_model; tools: classify-image, embed-image)");
   check(c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "mixtral" ||
             c.model_type == "qwen2" || c.model_type == "qwen3" || c.model_type == "gemma" ||
             c.model_type == "gpt2" || c.model_type == "bert",

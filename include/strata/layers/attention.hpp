@@ -69,6 +69,9 @@ struct QKVBias {
 struct QKVOBias {
   static constexpr bool qkv = true, o = true;
 };
+struct OBias {  // ViT with qkv_bias false: only the output projection has a bias
+  static constexpr bool qkv = false, o = true;
+};
 
 struct LlamaAttnNames {
   static constexpr const char *q = "q_proj", *k = "k_proj", *v = "v_proj", *o = "o_proj";
@@ -86,6 +89,13 @@ struct BertAttnNames {
   static constexpr const char *q = "self.query", *k = "self.key", *v = "self.value", *o = "output.dense";
   static constexpr const char* qkv = nullptr;
   static constexpr bool fuse = true;  // stacked into one [3H, H] projection at load
+  static constexpr bool conv1d = false;
+};
+struct ViTAttnNames {  // ViTAttention / DeiTAttention: attention.query ... output.dense
+  static constexpr const char *q = "attention.query", *k = "attention.key", *v = "attention.value",
+                              *o = "output.dense";
+  static constexpr const char* qkv = nullptr;
+  static constexpr bool fuse = true;
   static constexpr bool conv1d = false;
 };
 

@@ -152,10 +152,13 @@ class WeightTensor {
 // fuse or transpose at load: the row blocks of one or more tensors stacked
 // (BERT's query/key/value as one [3·H, H] matrix), each "<name>.weight" in
 // nn.Linear layout [rows, in] or, for transformers' Conv1D (GPT-2), [in, rows].
+// A convolution's kernel [rows, C, kh, kw] is the matrix [rows, C·kh·kw]
+// (kernel = {C, kh, kw}): a patch embedding is one GEMM over unfolded patches.
 struct MatrixSource {
   std::vector<std::string> names;  // tensor prefixes, without ".weight" / ".bias"
   std::vector<std::int64_t> rows;  // output rows of each; out = their sum
   bool conv1d = false;
+  std::vector<std::int64_t> kernel = {};  // non-empty: the stored shape is [rows, kernel...] (its product is `in`)
 
   std::int64_t out() const {
     std::int64_t n = 0;
@@ -176,8 +179,15 @@ inline const io::TensorView& matrix_part(const io::Checkpoint& ck, const MatrixS
   check(src.names.size() == src.rows.size() && !src.names.empty(), "MatrixSource: one row count per tensor");
   const std::int64_t rows = src.rows[i];
   const std::string name = src.names[i] + ".weight";
-  const io::TensorView& t =
-      src.conv1d ? ck.require(name, std::vector<std::int64_t>{in, rows}) : ck.require(name, std::vector<std::int64_t>{rows, in});
+  std::vector<std::int64_t> shape = src.conv1d ? std::vector<std::int64_t>{in, rows} : std::vector<std::int64_t>{rows, in};
+  if (!src.kernel.empty()) {
+    std::int64_t n = 1;
+    for (auto d : src.kernel) n *= d;
+    check(!src.conv1d && n == in, "MatrixSource ", name, ": kernel shape does not flatten to ", in, " inputs");
+    shape = {rows};
+    shape.insert(shape.end(), src.kernel.begin(), src.kernel.end());
+  }
+  const io::TensorView& t = ck.require(name, shape);
   ck.check_unchanged(t);
   return t;
 }

@@ -22,6 +22,7 @@
 #include "strata/io/safetensors.hpp"
 #include "strata/layers/attention.hpp"
 #include "strata/layers/decoder_block.hpp"
+#include "strata/layers/encoder_block.hpp"
 #include "strata/layers/ffn.hpp"
 #include "strata/layers/layernorm.hpp"
 #include "strata/layers/linear.hpp"
@@ -113,54 +114,24 @@ class EncoderModel {
   virtual void classify(const EncoderBatch& batch, EncoderWorkspace& ws, ThreadPool& pool) const = 0;
 };
 
-// Where a post-norm block's parts are, under "<prefix>.": an empty name is
-// the block itself (BERT's intermediate.dense and output.dense sit directly
-// under encoder.layer.N).
-struct BertLayerNames {
-  static constexpr const char* attn = "attention";
-  static constexpr const char* attn_norm = "attention.output.LayerNorm";
-  static constexpr const char* ffn = "";
-  static constexpr const char* ffn_norm = "output.LayerNorm";
-};
-
-// A post-norm residual block (BERT, the original Transformer):
-//   h = norm1(x + attn(x));  out = norm2(h + ffn(h))
-template <class Attn, class FFN, class Norm = LayerNorm, class Names = BertLayerNames>
-struct EncoderBlock {
-  template <class W>
-  class layer {
-   public:
-    void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
-      hidden_ = c.hidden_size;
-      attn_.load(ck, sub(prefix, Names::attn), c);
-      attn_norm_.load(ck, sub(prefix, Names::attn_norm), c.hidden_size, c.norm_eps);
-      ffn_.load(ck, sub(prefix, Names::ffn), c);
-      ffn_norm_.load(ck, sub(prefix, Names::ffn_norm), c.hidden_size, c.norm_eps);
-    }
-
-    // x: [T, hidden] of the packed sequences, updated in place. The residual
-    // adds are fused into the output projections (s.tmp = dense(...) + x),
-    // and the norms split rows across the pool.
-    void forward(float* x, const SequenceSpans& seqs, const BlockScratch& s, ThreadPool& pool) const {
-      const std::int64_t T = seqs.tokens();
-      attn_.forward(x, seqs, s.attn, s.tmp, pool, x);  // self_outputs = self.attention(hidden_states) + input
-      attn_norm_.forward(s.tmp, T, x, pool);           // LayerNorm(dense(ctx) + input_tensor)
-      ffn_.forward(x, T, s.ffn, s.tmp, pool, x);       // output.dense(gelu(intermediate.dense(h))) + h
-      ffn_norm_.forward(s.tmp, T, x, pool);
-    }
-
-    std::size_t bytes() const { return attn_.bytes() + attn_norm_.bytes() + ffn_.bytes() + ffn_norm_.bytes(); }
-
-   private:
-    static std::string sub(const std::string& prefix, const char* name) {
-      return *name ? prefix + "." + name : prefix;
-    }
-    typename Attn::template layer<W> attn_;
-    Norm attn_norm_, ffn_norm_;
-    typename FFN::template layer<W> ffn_;
-    std::int64_t hidden_ = 0;
-  };
-};
+namespace detail {
+// The classes of a classification head "<weight>" [labels, in]: config.json's
+// id2label when it has one (which must then name every row), LABEL_i
+// otherwise; problem_type defaults as transformers' heads do.
+inline std::int64_t classifier_labels(const io::Checkpoint& ck, const std::string& weight, ModelConfig& c) {
+  const io::TensorView* w = ck.find(weight);
+  check(w && w->shape.size() == 2 && w->shape[0] >= 1 && w->shape[0] <= 65536, ck.source(), ": ", weight,
+        " must be [labels, hidden]");
+  const std::int64_t labels = w->shape[0];
+  auto& names = c.id2label;
+  if (names.empty())
+    for (std::int64_t i = 0; i < labels; ++i) names.push_back("LABEL_" + std::to_string(i));
+  check(std::int64_t(names.size()) == labels, ck.source(), ": config.json id2label has ", names.size(),
+        " labels but ", weight, " has ", labels, " rows");
+  if (c.problem_type.empty()) c.problem_type = labels == 1 ? "regression" : "single_label_classification";
+  return labels;
+}
+}  // namespace detail
 
 using BertBlock = EncoderBlock<BidirectionalAttention<QKVOBias, BertAttnNames>, MLP<GELU, BertMLPNames>>;
 using BertTanhBlock = EncoderBlock<BidirectionalAttention<QKVOBias, BertAttnNames>, MLP<GELUTanh, BertMLPNames>>;
@@ -202,17 +173,8 @@ class Encoder final : public EncoderModel {
     });
     QuantSpec dense_spec;  // pooler and classifier stay dense (they run once per text)
     if (ck.find(p + "pooler.dense.weight")) m->pooler_.load(ck, p + "pooler.dense", H, H, true, dense_spec);
-    if (const io::TensorView* cls = ck.find("classifier.weight")) {  // BertForSequenceClassification
-      check(cls->shape.size() == 2 && cls->shape[0] >= 1 && cls->shape[0] <= 65536, ck.source(),
-            ": classifier.weight must be [labels, hidden]");
-      const std::int64_t labels = cls->shape[0];
-      auto& names = m->cfg_.id2label;
-      if (names.empty())
-        for (std::int64_t i = 0; i < labels; ++i) names.push_back("LABEL_" + std::to_string(i));
-      check(std::int64_t(names.size()) == labels, ck.source(), ": config.json id2label has ", names.size(),
-            " labels but classifier.weight has ", labels, " rows");
-      if (m->cfg_.problem_type.empty())
-        m->cfg_.problem_type = labels == 1 ? "regression" : "single_label_classification";
+    if (ck.find("classifier.weight")) {  // BertForSequenceClassification
+      const std::int64_t labels = detail::classifier_labels(ck, "classifier.weight", m->cfg_);
       check(m->has_pooler(), ck.source(), ": a sequence classifier needs the pooler (", p, "pooler.dense)");
       m->classifier_.load(ck, "classifier", labels, H, true, dense_spec);
     }

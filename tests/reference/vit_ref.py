@@ -1,0 +1,146 @@
+"""Float64 reference forward passes of the ViT family, transcribed from Hugging Face
+transformers' modeling_vit.py and modeling_deit.py (eager attention, eval mode):
+
+  ViTModel (with or without its pooler), ViTForImageClassification,
+  DeiTModel, DeiTForImageClassification, DeiTForImageClassificationWithTeacher,
+
+including ViTEmbeddings.interpolate_pos_encoding (bicubic, align_corners=False, as
+torch.nn.functional.interpolate computes it; written out here, checked against torch in
+make_vision_fixtures.py). numpy only; shares no code with strata.
+"""
+
+import math
+
+import numpy as np
+
+from encoder_ref import gelu_erf, gelu_new, layer_norm, linear, softmax
+
+
+def _act(name):
+    if name == "gelu":
+        return gelu_erf
+    if name in ("gelu_new", "gelu_pytorch_tanh"):
+        return gelu_new
+    raise ValueError("unsupported activation %r" % name)
+
+
+# --------------------------------------------------------------------------------------------
+# patch embedding and position embeddings
+# --------------------------------------------------------------------------------------------
+
+def conv_patches(pixels, W, b, p):
+    """nn.Conv2d(C, hidden, kernel_size=p, stride=p)(pixels).flatten(2).transpose(1, 2):
+    pixels [n, C, H, W] -> [n, (H//p)*(W//p), hidden]; the remainder rows/columns are dropped."""
+    n, C, H, Wd = pixels.shape
+    gh, gw = H // p, Wd // p
+    x = pixels[:, :, :gh * p, :gw * p].reshape(n, C, gh, p, gw, p)
+    # out[n, gy, gx, o] = sum_{c, ky, kx} x[n, c, gy, ky, gx, kx] * W[o, c, ky, kx] + b[o]
+    out = np.einsum("ncyaxb,ocab->nyxo", x, W) + b
+    return out.reshape(n, gh * gw, -1)
+
+
+def _cubic_weights(t, A=-0.75):
+    def near(x):
+        return ((A + 2) * x - (A + 3)) * x * x + 1
+
+    def far(x):
+        return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
+
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
+def bicubic_resize(grid, h, w):
+    """torch.nn.functional.interpolate(grid [dim, h0, w0], size=(h, w), mode="bicubic",
+    align_corners=False): source coordinate (d + 0.5) * in / out - 0.5 (not clamped), the
+    four neighbours clamped to the border, cubic convolution with A = -0.75, x then y."""
+    dim, h0, w0 = grid.shape
+    if (h0, w0) == (h, w):
+        return grid.copy()
+
+    def axis(n_in, n_out):
+        idx, wts = [], []
+        for d in range(n_out):
+            s = (d + 0.5) * n_in / n_out - 0.5
+            i = math.floor(s)
+            idx.append([min(max(i - 1 + k, 0), n_in - 1) for k in range(4)])
+            wts.append(_cubic_weights(s - i))
+        return np.array(idx), np.array(wts)
+
+    iy, wy = axis(h0, h)
+    ix, wx = axis(w0, w)
+    rows = np.einsum("dyxk,xk->dyx", grid[:, :, ix], wx)  # [dim, h0, w]
+    return np.einsum("dykx,yk->dyx", rows[:, iy, :], wy)  # [dim, h, w]
+
+
+def embeddings(w, cfg, pixels, p, n_prefix):
+    """ViTEmbeddings / DeiTEmbeddings forward with interpolate_pos_encoding=True."""
+    P = cfg["patch_size"]
+    x = conv_patches(pixels, w[p + "embeddings.patch_embeddings.projection.weight"],
+                     w[p + "embeddings.patch_embeddings.projection.bias"], P)
+    n = x.shape[0]
+    tokens = [np.broadcast_to(w[p + "embeddings.cls_token"], (n, 1, x.shape[-1]))]
+    if n_prefix == 2:
+        tokens.append(np.broadcast_to(w[p + "embeddings.distillation_token"], (n, 1, x.shape[-1])))
+    x = np.concatenate(tokens + [x], axis=1)
+    pos = w[p + "embeddings.position_embeddings"][0]  # [prefix + n0, dim]
+    H, Wd = pixels.shape[2], pixels.shape[3]
+    n0 = pos.shape[0] - n_prefix
+    if not (x.shape[1] - n_prefix == n0 and H == Wd):  # interpolate_pos_encoding's own test
+        side = int(math.isqrt(n0))
+        assert side * side == n0
+        grid = pos[n_prefix:].T.reshape(-1, side, side)
+        new = bicubic_resize(grid, H // P, Wd // P).reshape(pos.shape[1], -1).T
+        pos = np.concatenate([pos[:n_prefix], new], axis=0)
+    return x + pos[None]
+
+
+# --------------------------------------------------------------------------------------------
+# encoder
+# --------------------------------------------------------------------------------------------
+
+def vit_layer(w, cfg, L, x):
+    """ViTLayer: h = x + attention(layernorm_before(x)); out = h + output(intermediate(layernorm_after(h)))."""
+    eps = cfg.get("layer_norm_eps", 1e-12)
+    heads = cfg["num_attention_heads"]
+    n, T, D = x.shape
+    hd = D // heads
+    qkv_bias = cfg.get("qkv_bias", True)
+
+    def lin(name, v, bias=True):
+        return linear(v, w[L + name + ".weight"], w[L + name + ".bias"] if bias else 0.0)
+
+    xn = layer_norm(x, w[L + "layernorm_before.weight"], w[L + "layernorm_before.bias"], eps)
+    q = lin("attention.attention.query", xn, qkv_bias).reshape(n, T, heads, hd).transpose(0, 2, 1, 3)
+    k = lin("attention.attention.key", xn, qkv_bias).reshape(n, T, heads, hd).transpose(0, 2, 1, 3)
+    v = lin("attention.attention.value", xn, qkv_bias).reshape(n, T, heads, hd).transpose(0, 2, 1, 3)
+    probs = softmax(q @ k.transpose(0, 1, 3, 2) * hd ** -0.5)
+    ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(n, T, D)
+    h = lin("attention.output.dense", ctx) + x
+    hn = layer_norm(h, w[L + "layernorm_after.weight"], w[L + "layernorm_after.bias"], eps)
+    return lin("output.dense", _act(cfg.get("hidden_act", "gelu"))(lin("intermediate.dense", hn))) + h
+
+
+def forward(w, cfg, pixels, prefix=""):
+    """ViTModel / DeiTModel: last_hidden_state (after the final layernorm) [n, T, hidden]."""
+    n_prefix = 2 if cfg["model_type"] == "deit" else 1
+    x = embeddings(w, cfg, pixels, prefix, n_prefix)
+    for i in range(cfg["num_hidden_layers"]):
+        x = vit_layer(w, cfg, "%sencoder.layer.%d." % (prefix, i), x)
+    return layer_norm(x, w[prefix + "layernorm.weight"], w[prefix + "layernorm.bias"], cfg.get("layer_norm_eps", 1e-12))
+
+
+def pooler(w, h, prefix=""):
+    """ViTPooler / DeiTPooler: tanh(dense(h[:, 0]))."""
+    return np.tanh(linear(h[:, 0], w[prefix + "pooler.dense.weight"], w[prefix + "pooler.dense.bias"]))
+
+
+def classifier(w, h):
+    """ViTForImageClassification / DeiTForImageClassification: classifier(h[:, 0])."""
+    return linear(h[:, 0], w["classifier.weight"], w["classifier.bias"])
+
+
+def classifier_with_teacher(w, h):
+    """DeiTForImageClassificationWithTeacher: (cls_classifier(h[:, 0]) + distillation_classifier(h[:, 1])) / 2."""
+    cls = linear(h[:, 0], w["cls_classifier.weight"], w["cls_classifier.bias"])
+    dist = linear(h[:, 1], w["distillation_classifier.weight"], w["distillation_classifier.bias"])
+    return (cls + dist) / 2
