@@ -14,14 +14,15 @@
 // (examples)", lists what is matched and where this differs from PIL.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -50,22 +51,31 @@ inline Image decode_image(std::span<const std::uint8_t> bytes, std::string_view 
 // and unreadable ones are errors that name the path.
 inline Image load_image_file(const std::filesystem::path& path, const ImageLimits& limits = {}) {
   const std::string name = path.string();
-  struct FileCloser {
-    void operator()(std::FILE* f) const { std::fclose(f); }
-  };
-  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
-  if (!f) fail(name, ": cannot open image file: ", std::strerror(errno));
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is then refused
+  // as not a regular file (as are /dev/zero and folders).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) fail(name, ": cannot open image file: ", std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
   struct stat st {};
-  if (::fstat(::fileno(f.get()), &st) != 0) fail(name, ": cannot stat image file: ", std::strerror(errno));
+  if (::fstat(fd, &st) != 0) fail(name, ": cannot stat image file: ", std::strerror(errno));
   check(!S_ISDIR(st.st_mode), name, ": is a folder, not an image file");
   check(S_ISREG(st.st_mode), name, ": not a regular file");
   check(st.st_size <= limits.max_file_bytes, name, ": file is ", std::int64_t(st.st_size),
         " bytes, more than the limit of ", limits.max_file_bytes);
   check(st.st_size > 0, name, ": empty file, not a JPEG or PNG image");
   std::vector<std::uint8_t> bytes(std::size_t(st.st_size));
-  const std::size_t got = std::fread(bytes.data(), 1, bytes.size(), f.get());
-  check(got == bytes.size() && !std::ferror(f.get()), name, ": cannot read image file (", got, " of ",
-        bytes.size(), " bytes)");
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += std::size_t(n);
+  }
+  check(got == bytes.size(), name, ": cannot read image file (", got, " of ", bytes.size(),
+        " bytes; did it shrink?)");
   return decode_image(bytes, name, limits);
 }
 

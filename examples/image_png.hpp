@@ -121,6 +121,30 @@ inline std::uint32_t be32(const std::uint8_t* p) {
   return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | p[3];
 }
 
+// How many of the bytes libpng may see. libpng allocates some chunks (eXIf)
+// at their declared length before reading them, so a chunk claiming more
+// bytes than the file holds never reaches it: before the image data that is
+// a truncated file (PIL fails there too); after it (a chunk that is not
+// IDAT), the file is cut where that chunk starts, as PIL stops reading there.
+// An IDAT claiming too much is left to libpng, which reads it piecewise.
+inline std::size_t usable_bytes(std::span<const std::uint8_t> b, std::string_view name) {
+  std::size_t at = 8;
+  bool seen_idat = false;
+  while (b.size() - at >= 8) {
+    const std::uint64_t len = be32(b.data() + at);
+    const bool idat = std::memcmp(b.data() + at + 4, "IDAT", 4) == 0;
+    seen_idat = seen_idat || idat;
+    if (len + 12 > b.size() - at) {
+      if (idat) return b.size();
+      if (seen_idat) return at;
+      fail(name, ": bad PNG: image file is truncated (a chunk of ", len, " bytes with ", b.size() - at,
+           " bytes left)");
+    }
+    at += std::size_t(len) + 12;
+  }
+  return b.size();
+}
+
 // PIL 9.4's getexif for a PNG without eXIf: a "Raw profile type exif" text
 // chunk (ImageMagick's hex dump; the lines after the first three). Empty when
 // absent or not hex (PIL raises there; the loader ignores it).
@@ -206,7 +230,7 @@ inline Image decode_png(std::span<const std::uint8_t> bytes, std::string_view na
   // The size, from IHDR (the first chunk), before libpng allocates anything.
   if (bytes.size() >= 24 && std::memcmp(bytes.data() + 12, "IHDR", 4) == 0)
     check_image_dimensions(name, png_detail::be32(bytes.data() + 16), png_detail::be32(bytes.data() + 20), limits);
-  png_detail::Decoder dec(bytes);
+  png_detail::Decoder dec(bytes.first(png_detail::usable_bytes(bytes, name)));
   check(dec.ok(), name, ": cannot create a PNG decoder");
   png_detail::State* s = dec.state();
   if (!png_detail::header(s)) fail(name, ": bad PNG: ", s->message);

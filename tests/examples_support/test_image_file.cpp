@@ -5,6 +5,9 @@
 // tests/reference/make_image_file_fixtures.py (tests/fixtures/image_files/).
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>  // mkfifo
+#include <unistd.h>    // getpid
+
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -208,4 +211,25 @@ TEST_CASE("exif orientation: the eight transpositions of a 3x2 image", "[image_f
   CHECK(run(8).pixels == V{2, 5, 1, 4, 0, 3});  // 90° counter-clockwise
   CHECK(run(6).width == 2);
   CHECK(run(6).height == 3);
+}
+
+TEST_CASE("image files: a PNG chunk claiming more bytes than the file is refused before libpng allocates it",
+          "[image_file]") {
+  // Fuzzer finding (tests/fuzz/regressions/image_decode): libpng allocated an
+  // eXIf chunk at its declared length (1 GB) before reading it.
+  std::vector<std::uint8_t> b = read_bytes(dir / "rgb8.png");
+  const std::vector<std::uint8_t> exif = {0x3F, 0xFF, 0xFF, 0xFF, 'e', 'X', 'I', 'f', 'I', 'I', 0x2A, 0};
+  b.insert(b.begin() + 33, exif.begin(), exif.end());  // after IHDR
+  CHECK_THAT(error_of([&] { (void)strata::image::decode_image(b, "big-exif.png"); }),
+             Catch::Contains("big-exif.png: bad PNG: image file is truncated (a chunk of 1073741823 bytes"));
+}
+
+TEST_CASE("image files: a FIFO or a device is refused without blocking", "[image_file]") {
+  const fs::path fifo = fs::temp_directory_path() / ("strata-image-fifo-" + std::to_string(::getpid()) + ".jpg");
+  fs::remove(fifo);
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const std::string msg = error_of([&] { (void)strata::image::load_image_file(fifo); });
+  fs::remove(fifo);
+  CHECK_THAT(msg, Catch::Contains("not a regular file"));
+  CHECK_THAT(error_of([] { (void)strata::image::load_image_file("/dev/zero"); }), Catch::Contains("not a regular file"));
 }
