@@ -6,7 +6,7 @@
 #   tests/fuzz/run_fuzzers.sh [SECONDS_PER_HARNESS] [BUILD_DIR]
 #
 # SECONDS_PER_HARNESS defaults to 60, BUILD_DIR to build/fuzz. Environment:
-#   HARNESSES="config safetensors"  run only these (default: all seven)
+#   HARNESSES="config safetensors"  run only these (default: all eight)
 #   JOBS=N                          build parallelism (default 2)
 #   RSS_LIMIT_MB=N                  libFuzzer -rss_limit_mb (default 2048)
 #   MALLOC_LIMIT_MB=N               libFuzzer -malloc_limit_mb (default 512): one
@@ -29,7 +29,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 BUILD_DIR=${2:-$REPO/build/fuzz}
 case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
-HARNESSES=${HARNESSES:-"safetensors safetensors_index config tokenizer_json tokenizer_encode quant_layout quant_tensors"}
+HARNESSES=${HARNESSES:-"safetensors safetensors_index config tokenizer_json tokenizer_encode quant_layout quant_tensors image_preprocess"}
 JOBS=${JOBS:-2}
 RSS_LIMIT_MB=${RSS_LIMIT_MB:-2048}
 MALLOC_LIMIT_MB=${MALLOC_LIMIT_MB:-512}
