@@ -243,6 +243,9 @@ def preprocess(img, cfg):
     resize, center_crop, rescale, normalize, to channels first. Returns the 8-bit image
     after the crop and pixel_values, both [3, H, W]."""
     s = processor_settings(cfg)
+    # Channels are last throughout, as passing input_data_format="channels_last" gives;
+    # transformers' own inference would take an image 1 or 3 pixels high as channels
+    # first (docs/IMAGES.md), which strata does not reproduce.
     if s["do_convert_rgb"] and img.mode != "RGB":
         img = img.convert("RGB")
     a = as_hwc(img)

@@ -107,8 +107,10 @@ inline std::pair<std::int64_t, std::int64_t> pixel_values_size(const io::ImagePr
   return {h, w};
 }
 
-// pixel_values of one image, into out (resized to [3, H, W]).
+// pixel_values of one image into out, which holds 3 x H x W floats for
+// (H, W) = pixel_values_size(cfg, img.height, img.width).
 inline void preprocess_into(const Image& img, const io::ImageProcessorConfig& cfg, float* out) {
+  detail::check_config(cfg);
   Image converted, resized;
   const Image* cur = &detail::rgb_input(img, cfg, converted);
   check(cur->pixels.size() == std::size_t(cur->width * cur->height * 3), "image::preprocess: pixel buffer does not match ",
