@@ -402,6 +402,34 @@ def corpus_config(out):
           json.dumps(dict(base, quantization_config=dict(awq, version="gemv", modules_to_not_convert=[""]))))
 
 
+def corpus_image_preprocess(out):
+    """preprocessor_config.json NUL image bytes: width, height, format (0 L, 1 LA, 2 RGB,
+    3 RGBA; each mod 64 / 4), resize width and height, then pixels (repeated)."""
+    d = os.path.join(out, "image_preprocess")
+    fixtures = os.path.join(REPO, "tests", "fixtures", "images", "configs")
+    image = bytes([36, 22, 2, 11, 40]) + bytes(range(0, 256, 3))
+    for name in ["vit-base-patch16-224", "deit-base-distilled-patch16-224", "clip-vit-base-patch32",
+                 "swin-tiny-patch4-window7-224", "clip-pad-odd", "vit-raw"]:
+        with open(os.path.join(fixtures, name + ".json"), "rb") as f:
+            write(os.path.join(d, name + ".bin"), f.read() + b"\0" + image)
+    clip = {"image_processor_type": "CLIPImageProcessor", "size": {"shortest_edge": 9},
+            "crop_size": {"height": 12, "width": 5}, "resample": 1}
+    write(os.path.join(d, "clip_small_gray.bin"), json.dumps(clip).encode() + b"\0" + bytes([0, 63, 0, 1, 1, 200, 3]))
+    write(os.path.join(d, "clip_rgba.bin"), json.dumps(dict(clip, use_square_size=True, resample=5)).encode() +
+          b"\0" + bytes([9, 4, 3, 64, 2]) + bytes(range(256)))
+    write(os.path.join(d, "vit_nearest_nopixels.bin"),
+          json.dumps({"image_processor_type": "ViTImageProcessor", "size": [7, 3], "resample": 0}).encode() + b"\0")
+    write(os.path.join(d, "deit_box_scalar.bin"),
+          json.dumps({"feature_extractor_type": "DeiTFeatureExtractor", "size": 20, "crop_size": [30, 2], "resample": 4,
+                      "image_mean": 0.25, "image_std": 2}).encode() + b"\0" + bytes([50, 1, 2, 0, 63]) + b"xyz")
+    write(os.path.join(d, "bad_std.json"), json.dumps({"image_processor_type": "ViTImageProcessor",
+                                                        "image_std": [0.5, 0, 0.5]}))
+    write(os.path.join(d, "bad_resample.json"), json.dumps({"image_processor_type": "CLIPImageProcessor",
+                                                             "resample": 9}))
+    write(os.path.join(d, "huge_size.json"), json.dumps({"image_processor_type": "CLIPImageProcessor",
+                                                          "size": 8192, "do_center_crop": False}) + "\0\x01\x3f")
+
+
 SP = "\u2581"
 
 
@@ -496,6 +524,7 @@ def make_corpus(out):
     corpus_tokenizer_encode(out)
     corpus_quant_layout(out)
     corpus_quant_tensors(out)
+    corpus_image_preprocess(out)
 
 
 # ---- run-time seeds from the real files ----------------------------------------------
