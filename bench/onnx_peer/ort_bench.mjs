@@ -15,59 +15,11 @@
 // (ids are drawn from [5, vocab)); --save-optimized writes the graph ORT runs after its fusions.
 import fs from 'node:fs';
 import path from 'node:path';
-import ort from 'onnxruntime-node';
+import { checkFailed, compare, fail, ort, parseArgs, readJson, rng, round, session, timedRuns } from './ort_common.mjs';
 
-function fail(msg) {
-  process.stderr.write(`ort_bench.mjs: ${msg}\n`);
-  process.exit(2);
-}
-
-function parseArgs(argv) {
-  const a = { batch: 32, seq: 128, threads: 2, seconds: 3, vocab: 0, model: '', check: null, saveOptimized: '' };
-  for (let i = 0; i < argv.length; ++i) {
-    const f = argv[i];
-    const val = () => {
-      if (i + 1 >= argv.length) fail(`${f} needs a value`);
-      return argv[++i];
-    };
-    const int = (lo) => {
-      const v = Number(val());
-      if (!Number.isInteger(v) || v < lo) fail(`${f}: expected an integer >= ${lo}`);
-      return v;
-    };
-    if (f === '--model') a.model = val();
-    else if (f === '--batch') a.batch = int(1);
-    else if (f === '--seq') a.seq = int(1);
-    else if (f === '--threads') a.threads = int(1);
-    else if (f === '--vocab') a.vocab = int(6);
-    else if (f === '--seconds') {
-      a.seconds = Number(val());
-      if (!(a.seconds > 0)) fail('--seconds: expected a positive number');
-    } else if (f === '--check') a.check = [val(), val()];
-    else if (f === '--save-optimized') a.saveOptimized = val();
-    else if (f === '--help' || f === '-h') {
-      process.stdout.write(
-        'usage: node ort_bench.mjs --model model.onnx [--batch 32] [--seq 128] [--threads 2] [--seconds 3]\n' +
-          '                          [--vocab N] [--save-optimized PATH] [--check IDS.json EXPECTED.json]\n');
-      process.exit(0);
-    } else fail(`unknown option '${f}' (see --help)`);
-  }
-  if (!a.model) fail('--model model.onnx is required');
-  if (!fs.existsSync(a.model)) fail(`${a.model} not found`);
-  return a;
-}
-
-// mulberry32: a small seeded generator, so every run draws the same ids.
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const USAGE =
+  'usage: node ort_bench.mjs --model model.onnx [--batch 32] [--seq 128] [--threads 2] [--seconds 3]\n' +
+  '                          [--vocab N] [--save-optimized PATH] [--check IDS.json EXPECTED.json]\n';
 
 function int64Tensor(rows, B, T) {
   const d = new BigInt64Array(B * T);
@@ -75,20 +27,9 @@ function int64Tensor(rows, B, T) {
   return new ort.Tensor('int64', d, [B, T]);
 }
 
-async function session(a) {
-  const opts = {
-    intraOpNumThreads: a.threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-  };
-  if (a.saveOptimized) opts.optimizedModelFilePath = a.saveOptimized;
-  return ort.InferenceSession.create(a.model, opts);
-}
-
 async function check(a) {
-  const ids = JSON.parse(fs.readFileSync(a.check[0], 'utf8'));
-  const exp = JSON.parse(fs.readFileSync(a.check[1], 'utf8'));
+  const ids = readJson(a.check[0]);
+  const exp = readJson(a.check[1]);
   const tol = exp.tolerance ?? 1e-4;
   const s = await session(a);
   let ok = true;
@@ -98,24 +39,12 @@ async function check(a) {
     const feeds = {};
     for (const name of s.inputNames) feeds[name] = int64Tensor(inp[name], B, T);
     const out = (await s.run(feeds))[s.outputNames[0]];
-    const H = out.dims[1];
-    let eTorch = 0, eRef = 0;
     if (out.dims[0] !== B) fail(`case ${c}: output batch ${out.dims[0]}, expected ${B}`);
-    for (let b = 0; b < B; ++b)
-      for (let h = 0; h < H; ++h) {
-        const y = out.data[b * H + h];
-        eTorch = Math.max(eTorch, Math.abs(y - exp.cases[c].torch_f32[b][h]));
-        eRef = Math.max(eRef, Math.abs(y - exp.cases[c].reference_f64[b][h]));
-      }
-    const good = eTorch < tol && eRef < tol;
-    ok &&= good;
-    console.log(`  ONNX Runtime vs torch float32 / float64 reference, ${inp.name.padEnd(40)} [${B}x${T}] -> ` +
-                `[${out.dims}]: ${eTorch.toExponential(2)} / ${eRef.toExponential(2)} ${good ? 'ok' : 'FAIL'}`);
+    const e = exp.cases[c];
+    ok = compare(`${inp.name.padEnd(40)} [${B}x${T}] -> [${out.dims}]`, out.data,
+                 { torch_f32: e.torch_f32.flat(), reference_f64: e.reference_f64.flat() }, tol) && ok;
   }
-  if (!ok) {
-    process.stderr.write(`ort_bench.mjs: ONNX Runtime's output differs by ${tol} or more on ${a.model}\n`);
-    process.exit(1);
-  }
+  if (!ok) checkFailed(a.model, tol);
 }
 
 async function bench(a) {
@@ -136,21 +65,8 @@ async function bench(a) {
       f[name] = name === 'input_ids' ? int64Tensor(ids, B, T) : name === 'attention_mask' ? ones : zeros;
     return f;
   };
-  await s.run(feeds()); // warm-up: allocations, pages
-  const times = [];
-  let elapsed = 0;
-  while (times.length < 3 || elapsed < a.seconds) {
-    const f = feeds();
-    const t0 = process.hrtime.bigint();
-    await s.run(f);
-    const dt = Number(process.hrtime.bigint() - t0) / 1e9;
-    times.push(dt);
-    elapsed += dt;
-  }
-  const sorted = [...times].sort((x, y) => x - y);
-  const n = sorted.length;
-  const median = n % 2 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-  const r = (x, d) => Number(x.toFixed(d));
+  const { runs: n, elapsed, median } = await timedRuns(s, feeds, a.seconds);
+  const r = round;
   console.log(JSON.stringify({
     batch: B, seq: T, threads: a.threads,
     texts_per_s: r((n * B) / elapsed, 1), tokens_per_s: r((n * B * T) / elapsed, 0),
@@ -158,7 +74,11 @@ async function bench(a) {
   }));
 }
 
-const a = parseArgs(process.argv.slice(2));
+const a = parseArgs('ort_bench.mjs', process.argv.slice(2),
+  { batch: 32, seq: 128, threads: 2, seconds: 3, vocab: 0, model: '', check: null, saveOptimized: '' },
+  { '--model': ['model', 'str'], '--batch': ['batch', 'int', 1], '--seq': ['seq', 'int', 1],
+    '--threads': ['threads', 'int', 1], '--vocab': ['vocab', 'int', 6], '--seconds': ['seconds', 'pos'],
+    '--check': ['check', 'pair'], '--save-optimized': ['saveOptimized', 'str'] }, USAGE);
 try {
   await (a.check ? check(a) : bench(a));
 } catch (e) {

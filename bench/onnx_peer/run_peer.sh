@@ -25,71 +25,25 @@ DIR=${STRATA_BENCH_DIR:-/tmp/strata-bench}
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3  # Debian's: python3-torch and python3-onnx live there, not in a pyenv
 
-die() { echo "run_peer.sh: $*" >&2; exit 1; }
+. "$HERE/peer_common.sh"
 
 for tool in make-model strata-embed-bench strata-limits; do
   [ -x "$BUILD/$tool" ] || die "$BUILD/$tool not found; build it first (cmake --preset release && cmake --build --preset release)"
 done
 
-# ---- what the peer needs, installed when missing ----
-apt_install() {
-  [ "$(id -u)" = 0 ] || die "missing Debian packages ($*); run as root or: apt-get install -y $*"
-  echo "run_peer.sh: apt-get install $*" >&2
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } >/dev/null 2>&1 ||
-    die "apt-get install $* failed"
-}
-if ! { [ -x "$PY" ] && "$PY" -c 'import torch, onnx, numpy' 2>/dev/null; }; then
-  apt_install python3 python3-torch python3-onnx python3-numpy
-fi
-"$PY" -c 'import torch, onnx, numpy' 2>/dev/null || die "$PY cannot import torch, onnx and numpy"
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then apt_install nodejs npm; fi
-command -v node >/dev/null || die "node not found"
-want=$(sed -nE 's/.*"onnxruntime-node": *"([^"]+)".*/\1/p' "$HERE/package.json")
-have=$(sed -nE 's/^ *"version": *"([^"]+)".*/\1/p' "$HERE/node_modules/onnxruntime-node/package.json" 2>/dev/null | head -1)
-if [ "$have" != "$want" ]; then
-  echo "run_peer.sh: npm install (onnxruntime-node $want)" >&2
-  # The package's postinstall only fetches CUDA provider files (not reachable here, not needed).
-  (cd "$HERE" && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund --loglevel=error >&2) ||
-    die "npm install in $HERE failed"
-fi
+peer_install
 
 # ---- the checkpoints (exactly as run_suite.sh writes them) and their ONNX exports ----
 mkdir -p "$DIR"
 write_bert() {  # NAME HIDDEN LAYERS HEADS FFN
-  local out=$DIR/$1
-  if [ ! -f "$out/model.safetensors" ]; then
-    echo "run_peer.sh: writing $out" >&2
-    rm -rf "$out.tmp"
-    "$BUILD/make-model" --out "$out.tmp" --model-type bert --hidden "$2" --layers "$3" --heads "$4" --ffn "$5" \
-      --vocab 30522 --max-pos 512 --seed 1 2>/dev/null
-    mv "$out.tmp" "$out"
-  fi
-}
-export_onnx() {  # NAME
-  local m=$DIR/$1
-  if [ ! -f "$m/model.onnx" ] || [ ! -f "$m/model.check-expected.json" ] ||
-     [ "$m/model.safetensors" -nt "$m/model.onnx" ] || [ "$HERE/export_bert_onnx.py" -nt "$m/model.onnx" ]; then
-    echo "run_peer.sh: exporting $m/model.onnx" >&2
-    "$PY" "$HERE/export_bert_onnx.py" "$m" >&2 || die "export of $m failed"
-  fi
+  write_model "$1" --model-type bert --hidden "$2" --layers "$3" --heads "$4" --ffn "$5" --vocab 30522 --max-pos 512 --seed 1
 }
 MODELS=(minilm-l6 bert-base)
 write_bert minilm-l6 384 6 12 1536
 write_bert bert-base 768 12 12 3072
-for m in "${MODELS[@]}"; do export_onnx "$m"; done
+for m in "${MODELS[@]}"; do export_onnx "$m" export_bert_onnx.py; done
 
-echo "## strata vs ONNX Runtime, $(date -u +%Y-%m-%d), $(git -C "$HERE" log -1 --format='commit %h' 2>/dev/null || echo 'no git')"
-echo
-cpu=$(lscpu 2>/dev/null | sed -nE 's/^Model name: *//p' | head -1)
-echo "Machine: ${cpu:-$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')}, $(nproc) hardware threads;" \
-  "threads used: $THREADS; about $SECS s of model time per point and engine;" \
-  "onnxruntime-node $(sed -nE 's/^ *"version": *"([^"]+)".*/\1/p' "$HERE/node_modules/onnxruntime-node/package.json" | head -1)," \
-  "node $(node --version)"
-echo "Command: \`bash bench/onnx_peer/run_peer.sh $BUILD $THREADS $SECS\`"
-echo
-echo '```'
-"$BUILD/strata-limits" --threads "$THREADS"
-echo '```'
+peer_header "strata vs ONNX Runtime"
 
 # ---- the export, checked every run: ONNX Runtime against the torch module and the float64 reference ----
 echo
