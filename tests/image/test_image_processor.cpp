@@ -126,19 +126,19 @@ TEST_CASE("a batch stacks pixel_values of one size and refuses another", "[image
   CHECK(batch.count == 2);
   CHECK((batch.height == 224 && batch.width == 224));
   const auto pa = strata::image::preprocess(a, cfg), pb = strata::image::preprocess(b, cfg);
-  REQUIRE(batch.data.size() == pa.data.size() * 2);
-  CHECK(std::equal(pa.data.begin(), pa.data.end(), batch.data.begin()));
-  CHECK(std::equal(pb.data.begin(), pb.data.end(), batch.data.begin() + std::ptrdiff_t(pa.data.size())));
+  REQUIRE(batch.values.size() == pa.data.size() * 2);
+  CHECK(std::equal(pa.data.begin(), pa.data.end(), batch.values.begin()));
+  CHECK(std::equal(pb.data.begin(), pb.data.end(), batch.values.begin() + std::ptrdiff_t(pa.data.size())));
 
   // Shortest-edge resizing without a crop keeps the aspect ratio: sizes differ.
   const auto free_size = fixture_config("clip-defaults-shortest");
-  strata::image::PixelBatch mixed;
+  strata::PixelBatch mixed;
   strata::image::append_pixel_values(mixed, a, free_size);
-  const auto before = mixed.data;
+  const auto before = mixed.values;
   CHECK_THROWS_WITH(strata::image::append_pixel_values(mixed, strata::test::fixture_image("tall9x40"), free_size),
                     Contains("images of one batch must give one size"));
   CHECK(mixed.count == 1);
-  CHECK(mixed.data == before);
+  CHECK(mixed.values == before);
 }
 
 TEST_CASE("preprocess needs RGB unless the processor converts", "[image][processor]") {

@@ -14,6 +14,7 @@
 
 #include "strata/core/error.hpp"
 #include "strata/image/image.hpp"
+#include "strata/image/pixel_batch.hpp"
 #include "strata/image/resize.hpp"
 #include "strata/io/preprocessor_config.hpp"
 
@@ -22,14 +23,6 @@ namespace strata::image {
 // pixel_values of one image: float32 [3, height, width], channels first.
 struct PixelValues {
   std::int64_t height = 0, width = 0;
-  std::vector<float> data;
-};
-
-// Several images' pixel_values stacked: [count, 3, height, width]. Every
-// image must give the same height and width (transformers cannot stack them
-// into one tensor otherwise).
-struct PixelBatch {
-  std::int64_t count = 0, height = 0, width = 0;
   std::vector<float> data;
 };
 
@@ -150,28 +143,29 @@ inline PixelValues preprocess(const Image& img, const io::ImageProcessorConfig& 
 }
 
 // Appends one image's pixel_values to a batch.
-inline void append_pixel_values(PixelBatch& batch, const Image& img, const io::ImageProcessorConfig& cfg) {
+inline void append_pixel_values(strata::PixelBatch& batch, const Image& img, const io::ImageProcessorConfig& cfg) {
   const auto [h, w] = pixel_values_size(cfg, img.height, img.width);
   check(batch.count == 0 || (h == batch.height && w == batch.width), "image::preprocess: image ", batch.count,
         " gives pixel_values of ", w, "x", h, ", the batch holds ", batch.width, "x", batch.height,
         " (images of one batch must give one size)");
   check(h * w <= ResizeLimits::max_pixels, "image::preprocess: pixel_values of ", w, "x", h, " exceed the limit of ",
         ResizeLimits::max_pixels, " pixels");
-  const std::size_t n = std::size_t(3 * h * w), before = batch.data.size();
-  batch.data.resize(before + n);
+  const std::size_t n = std::size_t(3 * h * w), before = batch.values.size();
+  batch.values.resize(before + n);
   try {
-    preprocess_into(img, cfg, batch.data.data() + before);
+    preprocess_into(img, cfg, batch.values.data() + before);
   } catch (...) {
-    batch.data.resize(before);  // the batch stays as it was
+    batch.values.resize(before);  // the batch stays as it was
     throw;
   }
+  batch.channels = 3;
   batch.height = h;
   batch.width = w;
   ++batch.count;
 }
 
-inline PixelBatch preprocess_batch(const std::vector<Image>& images, const io::ImageProcessorConfig& cfg) {
-  PixelBatch batch;
+inline strata::PixelBatch preprocess_batch(const std::vector<Image>& images, const io::ImageProcessorConfig& cfg) {
+  strata::PixelBatch batch;
   for (const Image& img : images) append_pixel_values(batch, img, cfg);
   return batch;
 }

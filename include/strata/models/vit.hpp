@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "strata/core/thread_pool.hpp"
+#include "strata/image/pixel_batch.hpp"
 #include "strata/io/safetensors.hpp"
 #include "strata/io/vision_config.hpp"
 #include "strata/layers/attention.hpp"
@@ -34,25 +35,6 @@
 #include "strata/models/llama.hpp"
 
 namespace strata {
-
-// pixel_values of a batch: count images [channels, height, width], float32,
-// one after the other, all of one size (as an image processor makes them).
-struct PixelBatch {
-  std::int64_t count = 0, channels = 0, height = 0, width = 0;
-  std::vector<float> values;
-
-  // Appends one image's pixel_values [channels, height, width].
-  void add(std::span<const float> image, std::int64_t c, std::int64_t h, std::int64_t w) {
-    check(c > 0 && h > 0 && w > 0 && std::int64_t(image.size()) == c * h * w, "PixelBatch: ", image.size(),
-          " values for a ", c, "x", h, "x", w, " image");
-    check(count == 0 || (c == channels && h == height && w == width), "PixelBatch: a ", c, "x", h, "x", w,
-          " image in a batch of ", channels, "x", height, "x", width, " images (a batch has one size)");
-    channels = c, height = h, width = w;
-    values.insert(values.end(), image.begin(), image.end());
-    ++count;
-  }
-  void clear() { *this = PixelBatch{}; }
-};
 
 // Activations of one forward pass, grown on demand and reused.
 struct VisionWorkspace {

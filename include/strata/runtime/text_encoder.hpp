@@ -26,6 +26,7 @@
 
 #include "strata/io/tokenizer.hpp"
 #include "strata/models/encoder.hpp"
+#include "strata/runtime/classification.hpp"
 #include "strata/runtime/embedding.hpp"
 
 namespace strata {
@@ -126,16 +127,8 @@ class TextEncoder {
     std::vector<std::vector<float>> out;
     run(inputs, [&](const EncoderBatch& b) {
       for (std::int64_t i = 0; i < b.count(); ++i) {
-        std::vector<float> s(ws_.logits.begin() + i * std::int64_t(L), ws_.logits.begin() + (i + 1) * std::int64_t(L));
-        if (c.problem_type == "single_label_classification") {
-          const float m = *std::max_element(s.begin(), s.end());
-          double sum = 0;
-          for (float& v : s) sum += (v = std::exp(v - m));
-          for (float& v : s) v = float(v / sum);
-        } else if (c.problem_type == "multi_label_classification") {
-          for (float& v : s) v = 1.0f / (1.0f + std::exp(-v));
-        }
-        out.push_back(std::move(s));
+        const std::span<const float> logits(ws_.logits.data() + std::size_t(i) * L, L);
+        out.push_back(classification_scores(logits, c.problem_type));
       }
     }, true);
     return out;
