@@ -23,6 +23,10 @@ class Args {
   Args(int argc, char** argv) : args_(argv + 1, argv + argc) {}
 
   bool done() const { return i_ >= args_.size(); }
+  // Whether the next argument is an option ("-..."), not an operand such as a file name.
+  bool next_is_flag() const { return !done() && !args_[i_].empty() && args_[i_][0] == '-'; }
+  // The next argument as an operand (a file name may repeat; options may not).
+  std::string operand() { return args_[i_++]; }
   std::string_view next_flag() {
     const std::string& f = args_[i_++];
     check(seen_.insert(f).second, "option '", f, "' is given more than once");

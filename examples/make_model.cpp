@@ -5,7 +5,8 @@
 //
 //   make-model --out DIR [--hidden 768] [--layers 12] [--heads 12] [--kv-heads H]
 //              [--ffn 2048] [--vocab 32000] [--max-pos 2048] [--dtype f32|bf16|f16]
-//              [--model-type llama|mistral|mixtral|qwen2|qwen3|gemma|gpt2|bert] [--labels N]
+//              [--model-type llama|mistral|mixtral|qwen2|qwen3|gemma|gpt2|bert|vit|deit] [--labels N]
+//              [--image-size 224] [--patch 16]
 //              [--experts N] [--experts-per-token K] [--tied] [--seed S]
 #include <unistd.h>
 
@@ -26,7 +27,9 @@ namespace {
 const char* kUsage = R"(usage: make-model --out DIR [options]
 Writes DIR/config.json and DIR/model.safetensors: a model with random weights
 (normal, std 0.02; norm weights 1), in the Hugging Face layout. For bert, also a
-WordPiece DIR/tokenizer.json (letters, digits, punctuation and ## pieces).
+WordPiece DIR/tokenizer.json (letters, digits, punctuation and ## pieces); for vit
+and deit, the preprocessor_config.json of google/vit-base-patch16-224 or of
+facebook/deit-base-distilled-patch16-224 scaled to --image-size.
   --out DIR           output folder (created)
   --hidden N          hidden size (default 768)
   --layers N          decoder layers (default 12)
@@ -39,8 +42,12 @@ WordPiece DIR/tokenizer.json (letters, digits, punctuation and ## pieces).
   --model-type T      llama (default), mistral (adds sliding_window = max-pos), mixtral (experts),
                       qwen2 (q/k/v bias),
                       qwen3 (QK-norm), gemma ((1 + w) norms, GeGLU-tanh, always tied),
-                      gpt2 (Conv1D, tied head), bert (BertModel; with --labels, BertForSequenceClassification)
-  --labels N          bert: a sequence-classification head of N labels (LABEL_0 ...)
+                      gpt2 (Conv1D, tied head), bert (BertModel; with --labels, BertForSequenceClassification),
+                      vit (ViTModel; with --labels, ViTForImageClassification), deit (DeiTModel; with
+                      --labels, DeiTForImageClassificationWithTeacher)
+  --labels N          bert, vit, deit: a classification head of N labels (LABEL_0 ...)
+  --image-size N      vit, deit: image_size (default 224)
+  --patch N           vit, deit: patch_size (default 16)
   --experts N         mixtral: num_local_experts (default 8), each of --ffn intermediate size
   --experts-per-token K  mixtral: num_experts_per_tok, the router's top-k (default 2)
   --tied              tie the LM head to the embedding (stores no lm_head.weight)
@@ -121,7 +128,7 @@ int main(int argc, char** argv) {
     strata::DType dt = strata::DType::F32;
     bool tied = false;
     std::uint64_t seed = 1;
-    std::int64_t labels = 0, experts = 0, experts_per_token = 0;
+    std::int64_t labels = 0, experts = 0, experts_per_token = 0, image_size = 224, patch = 16;
     while (!a.done()) {
       const auto f = a.next_flag();
       if (f == "--help") {
@@ -138,15 +145,17 @@ int main(int argc, char** argv) {
       else if (f == "--seed") seed = std::uint64_t(a.integer(f, 0, INT64_MAX));
       else if (f == "--tied") tied = true;
       else if (f == "--labels") labels = a.integer(f, 1, 65536);
+      else if (f == "--image-size") image_size = a.integer(f, 1, 4096);
+      else if (f == "--patch") patch = a.integer(f, 1, 1024);
       else if (f == "--experts") experts = a.integer(f, 1, 1024);
       else if (f == "--experts-per-token") experts_per_token = a.integer(f, 1, 1024);
       else if (f == "--model-type") {
         model_type = a.value(f);
         strata::check(model_type == "llama" || model_type == "mistral" || model_type == "mixtral" ||
                           model_type == "qwen2" || model_type == "qwen3" || model_type == "gemma" ||
-                          model_type == "gpt2" || model_type == "bert",
+                          model_type == "gpt2" || model_type == "bert" || model_type == "vit" || model_type == "deit",
                       "--model-type: '", model_type,
-                      "' is not one of llama, mistral, mixtral, qwen2, qwen3, gemma, gpt2, bert");
+                      "' is not one of llama, mistral, mixtral, qwen2, qwen3, gemma, gpt2, bert, vit, deit");
       } else if (f == "--dtype") {
         const std::string d = a.value(f);
         strata::check(d == "f32" || d == "bf16" || d == "f16", "--dtype: '", d, "' is not one of f32, bf16, f16");
@@ -158,10 +167,12 @@ int main(int argc, char** argv) {
     strata::check(s.hidden % s.heads == 0, "--hidden (", s.hidden, ") must be divisible by --heads (", s.heads, ")");
     strata::check(s.heads % s.kv_heads == 0, "--heads must be a multiple of --kv-heads");
     const std::int64_t hd = s.hidden / s.heads, kvd = s.kv_heads * hd;
-    const bool rope = model_type != "gpt2" && model_type != "bert";
+    const bool vision = model_type == "vit" || model_type == "deit";
+    const bool rope = model_type != "gpt2" && model_type != "bert" && !vision;
+    strata::check(!vision || patch <= image_size, "--patch (", patch, ") is larger than --image-size (", image_size, ")");
     strata::check(!rope || hd % 2 == 0, "head dim (hidden / heads = ", hd, ") must be even");
     strata::check(rope || s.kv_heads == s.heads, "--kv-heads: ", model_type, " has one KV head per head");
-    strata::check(labels == 0 || model_type == "bert", "--labels: only bert has a classification head here");
+    strata::check(labels == 0 || model_type == "bert" || vision, "--labels: only bert, vit and deit have a classification head here");
     strata::check(!tied || (rope && model_type != "gemma"), "--tied: ", model_type,
                   (model_type == "gpt2" || model_type == "gemma" ? " is always tied" : " has no LM head"));
     if (model_type == "gemma") tied = true;
@@ -231,6 +242,47 @@ int main(int argc, char** argv) {
       if (labels > 0) {
         mat("classifier.weight", labels, s.hidden);
         bias("classifier.bias", labels);
+      }
+    } else if (vision) {
+      const std::string pre = labels > 0 ? model_type + "." : "";
+      const std::int64_t prefix = model_type == "deit" ? 2 : 1, grid = image_size / patch;
+      const std::uint64_t sd = k++;
+      ts.push_back({pre + "embeddings.cls_token", dt, {1, 1, s.hidden},
+                    [=](std::byte* p, std::size_t n) { fill_random(p, n, dt, sd, 0.02f); }});
+      if (prefix == 2) {
+        const std::uint64_t sd2 = k++;
+        ts.push_back({pre + "embeddings.distillation_token", dt, {1, 1, s.hidden},
+                      [=](std::byte* p, std::size_t n) { fill_random(p, n, dt, sd2, 0.02f); }});
+      }
+      const std::uint64_t sd3 = k++, sd4 = k++;
+      ts.push_back({pre + "embeddings.position_embeddings", dt, {1, grid * grid + prefix, s.hidden},
+                    [=](std::byte* p, std::size_t n) { fill_random(p, n, dt, sd3, 0.02f); }});
+      ts.push_back({pre + "embeddings.patch_embeddings.projection.weight", dt, {s.hidden, 3, patch, patch},
+                    [=](std::byte* p, std::size_t n) { fill_random(p, n, dt, sd4, 0.02f); }});
+      bias(pre + "embeddings.patch_embeddings.projection.bias", s.hidden);
+      for (std::int64_t l = 0; l < s.layers; ++l) {
+        const std::string p = pre + "encoder.layer." + std::to_string(l) + ".";
+        for (const char* m : {"attention.attention.query", "attention.attention.key", "attention.attention.value",
+                              "attention.output.dense"}) {
+          mat(p + m + ".weight", s.hidden, s.hidden);
+          bias(p + m + ".bias", s.hidden);
+        }
+        layernorm(p + "layernorm_before");
+        mat(p + "intermediate.dense.weight", s.ffn, s.hidden);
+        bias(p + "intermediate.dense.bias", s.ffn);
+        mat(p + "output.dense.weight", s.hidden, s.ffn);
+        bias(p + "output.dense.bias", s.hidden);
+        layernorm(p + "layernorm_after");
+      }
+      layernorm(pre + "layernorm");
+      if (labels == 0) {
+        mat("pooler.dense.weight", s.hidden, s.hidden);
+        bias("pooler.dense.bias", s.hidden);
+      }
+      for (const char* head : {"classifier", "cls_classifier", "distillation_classifier"}) {
+        if (labels == 0 || (model_type == "deit") == (std::string(head) == "classifier")) continue;
+        mat(std::string(head) + ".weight", labels, s.hidden);
+        bias(std::string(head) + ".bias", labels);
       }
     } else {
     mat("model.embed_tokens.weight", s.vocab, s.hidden);
@@ -319,6 +371,38 @@ int main(int argc, char** argv) {
         cfg["id2label"] = names;
       }
       write_wordpiece_tokenizer(std::filesystem::path(out) / "tokenizer.json", s.max_pos);
+    } else if (vision) {
+      const bool deit = model_type == "deit";
+      cfg = {{"architectures", {labels == 0 ? (deit ? "DeiTModel" : "ViTModel")
+                                : deit      ? "DeiTForImageClassificationWithTeacher"
+                                            : "ViTForImageClassification"}},
+             {"model_type", model_type}, {"hidden_size", s.hidden}, {"num_hidden_layers", s.layers},
+             {"num_attention_heads", s.heads}, {"intermediate_size", s.ffn}, {"hidden_act", "gelu"},
+             {"layer_norm_eps", 1e-12}, {"image_size", image_size}, {"patch_size", patch}, {"num_channels", 3},
+             {"qkv_bias", true}, {"encoder_stride", patch}, {"torch_dtype", torch_dtype}};
+      if (labels > 0) {
+        nlohmann::ordered_json names;
+        for (std::int64_t i = 0; i < labels; ++i) names[std::to_string(i)] = "LABEL_" + std::to_string(i);
+        cfg["id2label"] = names;
+      }
+      // The published processors: ViT resizes to the model's size (bilinear, mean/std 0.5);
+      // DeiT resizes to 256/224 of it (bicubic) and crops the center (ImageNet mean/std).
+      nlohmann::ordered_json pre =
+          deit ? nlohmann::ordered_json{{"crop_size", {{"height", image_size}, {"width", image_size}}},
+                                        {"do_center_crop", true}, {"do_normalize", true}, {"do_rescale", true},
+                                        {"do_resize", true}, {"image_mean", {0.485, 0.456, 0.406}},
+                                        {"image_processor_type", "DeiTImageProcessor"},
+                                        {"image_std", {0.229, 0.224, 0.225}}, {"resample", 3},
+                                        {"rescale_factor", 1.0 / 255},
+                                        {"size", {{"height", image_size * 256 / 224}, {"width", image_size * 256 / 224}}}}
+               : nlohmann::ordered_json{{"do_normalize", true}, {"do_rescale", true}, {"do_resize", true},
+                                        {"image_mean", {0.5, 0.5, 0.5}}, {"image_processor_type", "ViTImageProcessor"},
+                                        {"image_std", {0.5, 0.5, 0.5}}, {"resample", 2}, {"rescale_factor", 1.0 / 255},
+                                        {"size", {{"height", image_size}, {"width", image_size}}}};
+      std::ofstream pf(std::filesystem::path(out) / "preprocessor_config.json");
+      pf << pre.dump(2) << "\n";
+      pf.close();
+      strata::check(bool(pf), out, "/preprocessor_config.json: cannot write");
     }
     if (model_type == "mistral") cfg["sliding_window"] = s.max_pos;
     if (moe) {
