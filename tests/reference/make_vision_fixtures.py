@@ -13,6 +13,13 @@ pixel_values are not stored: both sides compute them from a formula (float64, th
 to float32): value(i, c, y, x) = 2 sin(seed + 1.3 i + 0.7 c + 0.13 y + 0.29 x + 0.011 x y)
 for image i of a batch, channel c, row y, column x.
 
+The pipeline cases (vit-cls, deit-distilled) also get the published processors'
+preprocessor_config.json scaled to their image size and, in reference.json "pipeline", the
+logits for image files of tests/fixtures/image_files as transformers computes them: load_image
+(PIL.Image.open -> ImageOps.exif_transpose -> convert("RGB")), the processor's steps as
+make_image_fixtures.py transcribes them (PIL resize, center crop, float64 rescale, float32
+normalize), then the float64 forward.
+
 Self-checks against torch (Debian python3-torch, float64) run on every generation: the patch
 embedding equals torch's conv2d and the position interpolation equals
 torch.nn.functional.interpolate(mode="bicubic", align_corners=False) to < 1e-12.
@@ -22,6 +29,7 @@ import os
 import sys
 
 import numpy as np
+from PIL import Image, ImageOps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -31,6 +39,10 @@ sys.path.insert(0, HERE)
 import encoder_ref  # noqa: E402
 import vit_ref as ref  # noqa: E402
 from make_encoder_fixtures import fl, init_weights, write_config, write_reference, write_safetensors  # noqa: E402
+import make_image_fixtures as processors  # noqa: E402
+
+IMAGE_FILES = os.path.join(REPO, "tests", "fixtures", "image_files")
+PIPELINE_IMAGES = ["rgb420_67x45.jpg", "orient6.jpg", "palette_pil_trns.png", "gray8.png", "rgba8.png"]
 
 TRANSFORMERS_VERSION = "4.46.3"
 
@@ -91,6 +103,10 @@ def config(model_type, arch, hidden, heads, layers, inter, image, patch, labels=
 CASES = {
     # ViTForImageClassification: "vit." prefix, no pooler (add_pooling_layer=False).
     "vit-cls": dict(seed=11, prefix="vit.", head="classifier",
+                    preprocessor={"do_normalize": True, "do_rescale": True, "do_resize": True,
+                                  "image_mean": [0.5, 0.5, 0.5], "image_processor_type": "ViTImageProcessor",
+                                  "image_std": [0.5, 0.5, 0.5], "resample": 2, "rescale_factor": 1 / 255,
+                                  "size": {"height": 32, "width": 32}},
                     cfg=config("vit", "ViTForImageClassification", 32, 4, 2, 64, 32, 8, ["cat", "dog", "bird"]),
                     batches=[(0.0, 2, 32, 32), (1.0, 1, 48, 40), (2.0, 1, 44, 36)]),
     # ViTModel with its pooler, no prefix; qkv_bias false, another eps, head dim 12.
@@ -99,6 +115,12 @@ CASES = {
                       batches=[(3.0, 3, 24, 24), (4.0, 1, 30, 18)]),
     # DeiTForImageClassificationWithTeacher: class + distillation tokens, two heads averaged.
     "deit-distilled": dict(seed=13, prefix="deit.", head="teacher",
+                           preprocessor={"crop_size": {"height": 32, "width": 32}, "do_center_crop": True,
+                                         "do_normalize": True, "do_rescale": True, "do_resize": True,
+                                         "image_mean": [0.485, 0.456, 0.406],
+                                         "image_processor_type": "DeiTImageProcessor",
+                                         "image_std": [0.229, 0.224, 0.225], "resample": 3,
+                                         "rescale_factor": 1 / 255, "size": {"height": 37, "width": 37}},
                            cfg=config("deit", "DeiTForImageClassificationWithTeacher", 32, 4, 2, 64, 32, 8,
                                       ["a", "b", "c", "d"]),
                            batches=[(5.0, 2, 32, 32), (6.0, 2, 40, 24)]),
@@ -150,7 +172,18 @@ def make_case(name, case):
         elif case["head"] == "teacher":
             b["logits"] = [fl(v) for v in ref.classifier_with_teacher(w, hs)]
         out.append(b)
-    write_reference(os.path.join(d, "reference.json"), {"head": case["head"], "batches": out})
+    doc = {"head": case["head"], "batches": out}
+    if "preprocessor" in case:
+        write_config(os.path.join(d, "preprocessor_config.json"), case["preprocessor"])
+        pipeline = []
+        for name in PIPELINE_IMAGES:
+            img = ImageOps.exif_transpose(Image.open(os.path.join(IMAGE_FILES, name))).convert("RGB")
+            _, pv, _ = processors.preprocess(img, case["preprocessor"])
+            hs = ref.forward(w, c, np.asarray(pv, dtype=np.float64)[None], case["prefix"])
+            logits = ref.classifier(w, hs) if case["head"] == "classifier" else ref.classifier_with_teacher(w, hs)
+            pipeline.append({"image": name, "logits": fl(logits[0])})
+        doc["pipeline"] = pipeline
+    write_reference(os.path.join(d, "reference.json"), doc)
 
 
 def main():
