@@ -4,8 +4,11 @@
 // pixel_values are made once (image decoding and preprocessing are not
 // measured) and every timed call runs forward + the model's head.
 //
-//   strata-vision-bench --model DIR [--batch 8] [--threads N] [--seconds 3]
+//   strata-vision-bench --model DIR [--batch 8] [--threads N] [--seconds 3] [--merge R]
 //                       [--weights f32|bf16] [--compute f32|bf16] [--quant q8 ...]
+//
+// --merge R: ToMe token merging, R tokens per image in every block; the
+// GFLOP/s count the work the merged model does (fewer tokens per layer).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -21,7 +24,7 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: strata-vision-bench --model DIR [--batch 8] [--threads N] [--seconds 3]\n"
+    "usage: strata-vision-bench --model DIR [--batch 8] [--threads N] [--seconds 3] [--merge R]\n"
     "                           [--weights f32|bf16] [--compute f32|bf16] [--quant q8|q4|fp4 ...]\n";
 
 int run(int argc, char** argv) {
@@ -31,6 +34,7 @@ int run(int argc, char** argv) {
   std::int64_t batch = 8;
   int threads = 0;
   double seconds = 3;
+  TokenReduction reduce;
   WeightType wt = WeightType::F32;
   Compute compute = Compute::F32;
   cli::QuantFlags quant;
@@ -44,6 +48,7 @@ int run(int argc, char** argv) {
     else if (f == "--batch") batch = a.integer(f, 1, 4096);
     else if (f == "--threads") threads = int(a.integer(f, 1, 1024));
     else if (f == "--seconds") seconds = a.number(f, 0.01, 3600);
+    else if (f == "--merge") reduce.merge = a.integer(f, 0, 1 << 20);
     else if (f == "--weights") wt = cli::weight_type_flag(a, f);
     else if (f == "--compute") compute = cli::compute_flag(a, f);
     else check(cli::parse_quant_flag(a, f, quant), "unknown option '", f, "' (see --help)");
@@ -71,17 +76,27 @@ int run(int argc, char** argv) {
   // FLOPs per image: the patch embedding, 2 per projection weight per token,
   // q·k and p·v over the image's tokens, and the head.
   const ModelConfig& c = vc.blocks;
-  const double H = double(c.hidden_size), I = double(c.intermediate_size), L = double(c.num_layers);
+  const double H = double(c.hidden_size), I = double(c.intermediate_size);
   const double T = double(vc.prefix_tokens + vc.num_patches());
   const double K = double(vc.num_channels * vc.patch_size * vc.patch_size);
-  const double per_image = 2 * double(vc.num_patches()) * K * H + T * L * (2 * (4 * H * H + 2 * H * I) + 4 * T * H) +
-                           2 * H * double(std::max<std::size_t>(model->labels().size(), std::size_t(H)));
+  double per_image = 2 * double(vc.num_patches()) * K * H +
+                     2 * H * double(std::max<std::size_t>(model->labels().size(), std::size_t(H)));
+  // Each layer on the tokens it has (merging: attention on t, the MLP on t - r).
+  const TokenMerging tm{reduce.merge, true, vc.prefix_tokens == 2};
+  std::int64_t t = std::int64_t(T);
+  for (std::int64_t l = 0; l < c.num_layers; ++l) {
+    const double ta = double(t);
+    const std::int64_t r = reduce.merge > 0 ? tm.merged(t) : 0;
+    const double tf = double(t - r);
+    per_image += ta * (2 * 4 * H * H + 4 * ta * H) + tf * (2 * 2 * H * I);
+    t -= r;
+  }
 
   VisionWorkspace ws;
   auto step = [&] {
-    if (model->has_classifier()) model->classify(pixels, ws, pool);
+    if (model->has_classifier()) model->classify(pixels, ws, pool, reduce);
     else {
-      model->forward(pixels, ws, pool);
+      model->forward(pixels, ws, pool, reduce);
       if (model->has_pooler()) model->pooler(pixels, ws, pool);
     }
   };
@@ -95,11 +110,14 @@ int run(int argc, char** argv) {
     ++batches;
   }
   const double images = double(batches * batch), gflops = images * per_image / elapsed / 1e9;
+  const std::string merge_note = reduce.merge > 0 ? ", merge " + std::to_string(reduce.merge) + " -> " +
+                                                        std::to_string(ws.tokens_per_image) + " tokens"
+                                                  : "";
   std::printf(
-      "model %s | %lldx%lld, %lld tokens | batch %lld | %.2f images/s | %.1f GFLOP/s = %.1f%% of %.1f GFLOP/s FMA "
+      "model %s | %lldx%lld, %lld tokens%s | batch %lld | %.2f images/s | %.1f GFLOP/s = %.1f%% of %.1f GFLOP/s FMA "
       "peak | %lld batches, %d threads\n",
       model->name().c_str(), static_cast<long long>(vc.image_height), static_cast<long long>(vc.image_width),
-      static_cast<long long>(T), static_cast<long long>(batch), images / elapsed, gflops,
+      static_cast<long long>(T), merge_note.c_str(), static_cast<long long>(batch), images / elapsed, gflops,
       100.0 * gflops / fma.best_gflop_s, fma.best_gflop_s, static_cast<long long>(batches), pool.size());
   return 0;
 }

@@ -35,6 +35,7 @@ inline bool parse_vision_flag(Args& a, std::string_view f, VisionFlags& v) {
   else if (f == "--threads") v.opt.threads = int(a.integer(f, 1, 1024));
   else if (f == "--weights") v.opt.weights = weight_type_flag(a, f);
   else if (f == "--compute") v.opt.load.compute = compute_flag(a, f);
+  else if (f == "--merge") v.opt.reduce.merge = a.integer(f, 0, 1 << 20);
   else return parse_quant_flag(a, f, v.quant);
   return true;
 }

@@ -60,6 +60,12 @@ awk -F'"score":' '{ s = 0; p = 2; for (i = 2; i <= NF; i++) { v = $i + 0; if (v 
 sed 's/.*"logits"://' "$TMP/c_json" >"$TMP/l8"; sed 's/.*"logits"://' "$TMP/c_b1" >"$TMP/l1"
 d=$(max_diff "$TMP/l8" "$TMP/l1"); awk "BEGIN { exit !($d < 1e-5) }" && ok || bad "batch 8 vs batch 1 logits differ by $d"
 
+# --merge R (ToMe): the same format, other logits; the bench reports the tokens left.
+"$CLS" --model "$VIT" --json --logits --merge 3 "${GOOD[@]}" >"$TMP/c_merge" 2>/dev/null
+[ "$(wc -l <"$TMP/c_merge")" -eq 5 ] && ok || bad "--merge printed $(wc -l <"$TMP/c_merge") lines"
+sed 's/.*"logits"://' "$TMP/c_merge" >"$TMP/lm"
+d=$(max_diff "$TMP/l8" "$TMP/lm"); awk "BEGIN { exit !($d > 1e-4) }" && ok || bad "--merge 3 logits equal the unmerged ones ($d)"
+
 # 3. the readable table: the image's path, then K numbered rows.
 "$CLS" --model "$DEIT" --top-k 2 "$IMG/rgb8.png" >"$TMP/c_table" 2>/dev/null
 [ "$(sed -n 1p "$TMP/c_table")" = "$IMG/rgb8.png" ] && ok || bad "table header: $(head -1 "$TMP/c_table")"
@@ -95,6 +101,7 @@ expect_error "no preprocessor_config.json" "preprocessor_config.json: not found"
 cp -r "$VIT" "$TMP/badpre" && echo '{"image_processor_type": "ViTImageProcessor", "image_std": [0.5, 0, 0.5]}' >"$TMP/badpre/preprocessor_config.json"
 expect_error "zero std" "image_std" -- "$CLS" --model "$TMP/badpre" "$IMG/rgb8.png"
 expect_error "text folder" "is not a vision transformer" -- "$CLS" --model "$FIX/encoders/bert-cls" "$IMG/rgb8.png"
+expect_error "negative merge" "--merge: -1 is out of range" -- "$CLS" --model "$VIT" --merge -1 "$IMG/rgb8.png"
 expect_error "compute and quant" "--compute bf16 and --quant cannot be used together" -- "$CLS" --model "$VIT" --compute bf16 --quant q8 "$IMG/rgb8.png"
 
 # 7. strata-vision-bench: its report line; bad flags.
@@ -102,6 +109,8 @@ if [ -n "$VBENCH" ]; then
   "$VBENCH" --model "$DEIT" --batch 2 --seconds 0.05 --threads 2 >"$TMP/vb" 2>"$TMP/err"
   grep -qE '^model deit<f32> \| 32x32, 18 tokens \| batch 2 \| [0-9.]+ images/s \| [0-9.]+ GFLOP/s = [0-9.]+% of [0-9.]+ GFLOP/s FMA peak' "$TMP/vb" && ok || bad "vision bench line: $(cat "$TMP/vb" "$TMP/err")"
   expect_error "vision bench batch" "--batch: 0 is out of range" -- "$VBENCH" --model "$DEIT" --batch 0
+  "$VBENCH" --model "$DEIT" --batch 2 --seconds 0.05 --merge 4 >"$TMP/vb" 2>"$TMP/err"
+  grep -qE '^model deit<f32> \| 32x32, 18 tokens, merge 4 -> 10 tokens \| batch 2 \|' "$TMP/vb" && ok || bad "vision bench --merge line: $(cat "$TMP/vb" "$TMP/err")"
 fi
 
 echo "vision_cli_test: $pass passed, $fail failed"

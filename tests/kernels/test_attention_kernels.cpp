@@ -138,8 +138,16 @@ TEST_CASE("attention_gemm (encoders) matches the reference on every target", "[a
             for (std::int64_t d = 0; d < hd; ++d) O[std::size_t(i * os + d)] = NAN;  // never read before written
           std::vector<float> scratch(std::size_t(strata::kernels::attention_gemm_scratch_floats(n, hd)), NAN);
           const float scale = 1.0f / std::sqrt(float(hd));
-          t->attention_gemm(Q, stride, nq, K, stride, V, stride, n, hd, scale, O.data(), os, scratch.data());
-          strata::kernels::attention_gemm_ref(Q, stride, nq, K, stride, V, stride, n, hd, scale, ref.data(), os);
+          // Every other case with a key bias (ToMe's log token sizes: 0 .. log 8).
+          std::vector<float> bias;
+          if ((hd + nq + n) % 2) {
+            bias = random_vec(std::size_t(n), seed + 1);
+            for (float& b : bias) b = std::log(1.0f + 7.0f * std::abs(b));
+          }
+          const float* kb = bias.empty() ? nullptr : bias.data();
+          INFO((kb ? "with" : "without") << " key bias");
+          t->attention_gemm(Q, stride, nq, K, stride, V, stride, n, hd, scale, O.data(), os, scratch.data(), kb);
+          strata::kernels::attention_gemm_ref(Q, stride, nq, K, stride, V, stride, n, hd, scale, ref.data(), os, kb);
           double worst = 0;
           for (std::size_t i = 0; i < O.size(); ++i) {
             const double e = std::abs(double(O[i]) - double(ref[i]));

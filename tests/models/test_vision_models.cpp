@@ -88,6 +88,31 @@ void check_case(const std::string& name, const strata::VisionModel& model, int t
 
 const char* const kCases[] = {"vit-cls", "vit-model", "deit-distilled", "deit-cls"};
 
+// ToMe: the "merged" batches of a fixture (vit_ref.forward_tome).
+void check_merged(const std::string& name, const strata::VisionModel& model, int threads) {
+  INFO(name << " with token merging, " << threads << " threads");
+  const auto ref = read_json(kDir / name / "reference.json");
+  REQUIRE(ref.contains("merged"));
+  const std::int64_t H = model.config().blocks.hidden_size;
+  strata::ThreadPool pool(threads);
+  for (const auto& b : ref["merged"]) {
+    const auto batch = pixels(b["seed"].get<double>(), b["count"].get<std::int64_t>(), b["height"].get<std::int64_t>(),
+                              b["width"].get<std::int64_t>());
+    const strata::TokenReduction reduce{b["merge"].get<std::int64_t>()};
+    INFO(batch.count << " images " << batch.height << "x" << batch.width << ", r = " << reduce.merge);
+    strata::VisionWorkspace ws;
+    model.classify(batch, ws, pool, reduce);
+    REQUIRE(ws.tokens_per_image == b["tokens"].get<std::int64_t>());
+    double worst = 0;
+    for (std::int64_t i = 0; i < batch.count; ++i)
+      worst = std::max(worst, max_diff(ws.hidden(i, 0, H), b["last_hidden_state"][std::size_t(i)]));
+    CHECK(worst < kTol);
+    const std::size_t L = model.labels().size();
+    for (std::int64_t i = 0; i < batch.count; ++i)
+      CHECK(max_diff(ws.enc.logits.data() + std::size_t(i) * L, b["logits"][std::size_t(i)]) < kTol);
+  }
+}
+
 // A copy of a fixture with config.json edited and tensors dropped (by name suffix).
 fs::path edited_copy(const std::string& name, const std::string& tag, const std::function<void(nlohmann::json&)>& edit) {
   const fs::path src = kDir / name;
@@ -119,6 +144,27 @@ TEST_CASE("ViT and DeiT match the float64 reference on every kernel target", "[v
     for (const char* name : kCases) check_case(name, *strata::load_vision_model(kDir / name), 2);
   }
   for (const char* name : kCases) check_case(name, *strata::load_vision_model(kDir / name), 1);
+}
+
+TEST_CASE("token merging (ToMe) matches the float64 reference on every kernel target", "[vision][tome]") {
+  for (const auto& target : strata::test::kernel_targets()) {
+    strata::test::ScopedKernelTarget scope(target);
+    INFO("target " << target);
+    for (const char* name : {"vit-cls", "deit-distilled"}) check_merged(name, *strata::load_vision_model(kDir / name), 2);
+  }
+  for (const char* name : {"vit-cls", "deit-distilled"}) check_merged(name, *strata::load_vision_model(kDir / name), 1);
+  // r = 0 is the unmerged model, bit for bit; a workspace used with merging serves an unmerged pass after it.
+  const auto model = strata::load_vision_model(kDir / "vit-cls");
+  strata::ThreadPool pool(2);
+  strata::VisionWorkspace a, b;
+  const auto batch = pixels(0.0, 2, 32, 32);
+  model->classify(batch, a, pool);
+  model->classify(batch, b, pool, strata::TokenReduction{5});
+  CHECK(b.tokens_per_image < a.tokens_per_image);
+  model->classify(batch, b, pool, strata::TokenReduction{0});
+  CHECK(b.tokens_per_image == a.tokens_per_image);
+  CHECK(a.enc.logits == b.enc.logits);
+  CHECK_THROWS_WITH(model->classify(batch, b, pool, strata::TokenReduction{-1}), Catch::Contains("negative"));
 }
 
 TEST_CASE("ViT heads, prefixes and labels load as the task models store them", "[vision]") {

@@ -108,7 +108,8 @@ CASES = {
                                   "image_std": [0.5, 0.5, 0.5], "resample": 2, "rescale_factor": 1 / 255,
                                   "size": {"height": 32, "width": 32}},
                     cfg=config("vit", "ViTForImageClassification", 32, 4, 2, 64, 32, 8, ["cat", "dog", "bird"]),
-                    batches=[(0.0, 2, 32, 32), (1.0, 1, 48, 40), (2.0, 1, 44, 36)]),
+                    batches=[(0.0, 2, 32, 32), (1.0, 1, 48, 40), (2.0, 1, 44, 36)],
+                    merge=[(0.0, 2, 32, 32, 3), (1.0, 1, 48, 40, 4), (2.0, 1, 32, 32, 100)]),
     # ViTModel with its pooler, no prefix; qkv_bias false, another eps, head dim 12.
     "vit-model": dict(seed=12, prefix="", head="pooler",
                       cfg=config("vit", "ViTModel", 24, 2, 2, 48, 24, 6, qkv_bias=False, layer_norm_eps=1e-6),
@@ -123,7 +124,8 @@ CASES = {
                                          "rescale_factor": 1 / 255, "size": {"height": 37, "width": 37}},
                            cfg=config("deit", "DeiTForImageClassificationWithTeacher", 32, 4, 2, 64, 32, 8,
                                       ["a", "b", "c", "d"]),
-                           batches=[(5.0, 2, 32, 32), (6.0, 2, 40, 24)]),
+                           batches=[(5.0, 2, 32, 32), (6.0, 2, 40, 24)],
+                           merge=[(5.0, 2, 32, 32, 4), (6.0, 2, 40, 24, 2)]),
     # DeiTForImageClassification: the class token's head only (the distillation token still runs).
     "deit-cls": dict(seed=14, prefix="deit.", head="classifier",
                      cfg=config("deit", "DeiTForImageClassification", 32, 4, 1, 64, 32, 8, ["yes", "no"]),
@@ -173,6 +175,22 @@ def make_case(name, case):
             b["logits"] = [fl(v) for v in ref.classifier_with_teacher(w, hs)]
         out.append(b)
     doc = {"head": case["head"], "batches": out}
+    merged = []
+    for seed, n, h, wd, r in case.get("merge", []):
+        px = pixels(seed, n, 3, h, wd)
+        hs, margin = ref.forward_tome(w, c, px, r, case["prefix"])
+        # the merges are decisions: a float32 engine must make the same ones
+        assert margin > 1e-4, (name, seed, r, margin)
+        assert ref.forward_tome(w, c, px, 0, case["prefix"])[0].shape == ref.forward(w, c, px, case["prefix"]).shape
+        b = {"seed": seed, "count": n, "height": h, "width": wd, "merge": r, "tokens": hs.shape[1],
+             "margin": float(margin), "last_hidden_state": [fl(hs[i].reshape(-1)) for i in range(n)]}
+        if case["head"] == "classifier":
+            b["logits"] = [fl(v) for v in ref.classifier(w, hs)]
+        elif case["head"] == "teacher":
+            b["logits"] = [fl(v) for v in ref.classifier_with_teacher(w, hs)]
+        merged.append(b)
+    if merged:
+        doc["merged"] = merged
     if "preprocessor" in case:
         write_config(os.path.join(d, "preprocessor_config.json"), case["preprocessor"])
         pipeline = []

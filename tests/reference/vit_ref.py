@@ -144,3 +144,107 @@ def classifier_with_teacher(w, h):
     cls = linear(h[:, 0], w["cls_classifier.weight"], w["cls_classifier.bias"])
     dist = linear(h[:, 1], w["distillation_classifier.weight"], w["distillation_classifier.bias"])
     return (cls + dist) / 2
+
+
+# --------------------------------------------------------------------------------------------
+# Token merging (ToMe, Bolya et al. 2023), transcribed from the authors' tome/merge.py
+# (bipartite_soft_matching, merge_wavg) and tome/patch/timm.py (ToMeBlock, ToMeAttention),
+# applied to transformers' ViTLayer: h = x + attention(layernorm_before(x)) with
+# proportional attention, merge, then h + mlp(layernorm_after(h)).
+# --------------------------------------------------------------------------------------------
+
+def tome_match(metric, r, class_token, distill_token):
+    """bipartite_soft_matching for one sequence: metric [t, m] -> (r, src_idx, dst_idx, unm_idx)
+    and the decision margins (how far each choice was from flipping)."""
+    t = metric.shape[0]
+    protected = int(class_token) + int(distill_token)
+    r = min(r, (t - protected) // 2)
+    if r <= 0:
+        return None
+    metric = metric / np.linalg.norm(metric, axis=-1, keepdims=True)
+    a, b = metric[0::2], metric[1::2]
+    scores = a @ b.T
+    if class_token:
+        scores[0, :] = -math.inf
+    if distill_token:
+        scores[:, 0] = -math.inf
+    node_idx = scores.argmax(axis=-1)
+    node_max = scores.max(axis=-1)
+    edge_idx = np.argsort(-node_max, kind="stable")
+    unm_idx, src_idx = edge_idx[r:], edge_idx[:r]
+    dst_idx = node_idx[src_idx]
+    if class_token:
+        unm_idx = np.sort(unm_idx)
+    # margins: the r-th vs (r+1)-th best similarity, and each merged token's best vs second-best match
+    finite = np.sort(node_max[np.isfinite(node_max)])[::-1]
+    margin = finite[r - 1] - finite[r] if r < len(finite) else math.inf
+    for i in src_idx:
+        row = np.sort(scores[i][np.isfinite(scores[i])])[::-1]
+        if len(row) > 1:
+            margin = min(margin, row[0] - row[1])
+    return r, src_idx, dst_idx, unm_idx, margin
+
+
+def tome_merge(x, match, distill_token):
+    """merge(x, mode="sum") of one sequence: x [t, c]."""
+    r, src_idx, dst_idx, unm_idx, _ = match
+    src, dst = x[0::2], x[1::2].copy()
+    unm = src[unm_idx]
+    np.add.at(dst, dst_idx, src[src_idx])
+    if distill_token:
+        return np.concatenate([unm[:1], dst[:1], unm[1:], dst[1:]], axis=0)
+    return np.concatenate([unm, dst], axis=0)
+
+
+def vit_layer_tome(w, cfg, L, x, size, r, distill_token):
+    """One ViTLayer with ToMe on a batch [n, t, D] with token sizes [n, t]; returns the merged
+    hidden states, sizes and the smallest decision margin."""
+    eps = cfg.get("layer_norm_eps", 1e-12)
+    heads = cfg["num_attention_heads"]
+    n, T, D = x.shape
+    hd = D // heads
+    qkv_bias = cfg.get("qkv_bias", True)
+
+    def lin(name, v, bias=True):
+        return linear(v, w[L + name + ".weight"], w[L + name + ".bias"] if bias else 0.0)
+
+    xn = layer_norm(x, w[L + "layernorm_before.weight"], w[L + "layernorm_before.bias"], eps)
+    q = lin("attention.attention.query", xn, qkv_bias).reshape(n, T, heads, hd).transpose(0, 2, 1, 3)
+    k = lin("attention.attention.key", xn, qkv_bias).reshape(n, T, heads, hd).transpose(0, 2, 1, 3)
+    v = lin("attention.attention.value", xn, qkv_bias).reshape(n, T, heads, hd).transpose(0, 2, 1, 3)
+    scores = q @ k.transpose(0, 1, 3, 2) * hd ** -0.5 + np.log(size)[:, None, None, :]  # proportional attention
+    ctx = (softmax(scores) @ v).transpose(0, 2, 1, 3).reshape(n, T, D)
+    h = lin("attention.output.dense", ctx) + x
+    metric = k.mean(axis=1)  # [n, T, hd]: the keys averaged over heads
+    margin = math.inf
+    hs, sizes = [], []
+    for i in range(n):
+        m = tome_match(metric[i], r, True, distill_token)
+        if m is None:
+            hs.append(h[i])
+            sizes.append(size[i])
+            continue
+        margin = min(margin, m[4])
+        s = size[i][:, None]
+        merged_x = tome_merge(h[i] * s, m, distill_token)  # merge_wavg: sums of x·size, then / size
+        merged_s = tome_merge(s, m, distill_token)
+        hs.append(merged_x / merged_s)
+        sizes.append(merged_s[:, 0])
+    h, size = np.stack(hs), np.stack(sizes)
+    hn = layer_norm(h, w[L + "layernorm_after.weight"], w[L + "layernorm_after.bias"], eps)
+    out = lin("output.dense", _act(cfg.get("hidden_act", "gelu"))(lin("intermediate.dense", hn))) + h
+    return out, size, margin
+
+
+def forward_tome(w, cfg, pixels, r, prefix=""):
+    """ViTModel / DeiTModel with ToMe (r tokens per block, class and distillation tokens
+    protected): last_hidden_state [n, t', hidden] and the smallest decision margin."""
+    n_prefix = 2 if cfg["model_type"] == "deit" else 1
+    x = embeddings(w, cfg, pixels, prefix, n_prefix)
+    size = np.ones(x.shape[:2])
+    margin = math.inf
+    for i in range(cfg["num_hidden_layers"]):
+        x, size, m = vit_layer_tome(w, cfg, "%sencoder.layer.%d." % (prefix, i), x, size, r, n_prefix == 2)
+        margin = min(margin, m)
+    eps = cfg.get("layer_norm_eps", 1e-12)
+    return layer_norm(x, w[prefix + "layernorm.weight"], w[prefix + "layernorm.bias"], eps), margin

@@ -48,11 +48,14 @@ inline void attention_bidirectional(const float* Q, std::int64_t q_stride, std::
 
 // nq queries over n ≥ 1 keys, no mask; rows of Q, K, V, O strided. Allocates
 // nothing: `scratch` holds attention_gemm_scratch_floats(n, hd) floats (one
-// per thread). KernelTable::attention_gemm has the algorithm.
+// per thread). key_bias: n floats added to each key's scaled score, or null.
+// KernelTable::attention_gemm has the algorithm.
 inline void attention_gemm(const float* Q, std::int64_t q_stride, std::int64_t nq, const float* K,
                            std::int64_t k_stride, const float* V, std::int64_t v_stride, std::int64_t n,
-                           std::int64_t hd, float scale, float* O, std::int64_t o_stride, float* scratch) {
-  active_kernels().attention_gemm(Q, q_stride, nq, K, k_stride, V, v_stride, n, hd, scale, O, o_stride, scratch);
+                           std::int64_t hd, float scale, float* O, std::int64_t o_stride, float* scratch,
+                           const float* key_bias = nullptr) {
+  active_kernels().attention_gemm(Q, q_stride, nq, K, k_stride, V, v_stride, n, hd, scale, O, o_stride, scratch,
+                                  key_bias);
 }
 
 // Combines k partial states of one query (o: k rows of hd floats; m, l: k
@@ -113,14 +116,15 @@ inline void attention_bidirectional_ref(const float* Q, std::int64_t q_stride, s
 // Unmasked attention with strided rows, in double: the reference of attention_gemm.
 inline void attention_gemm_ref(const float* Q, std::int64_t q_stride, std::int64_t nq, const float* K,
                                std::int64_t k_stride, const float* V, std::int64_t v_stride, std::int64_t n,
-                               std::int64_t hd, float scale, float* O, std::int64_t o_stride) {
+                               std::int64_t hd, float scale, float* O, std::int64_t o_stride,
+                               const float* key_bias = nullptr) {
   std::vector<double> s(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < nq; ++i) {
     double mx = -INFINITY;
     for (std::int64_t j = 0; j < n; ++j) {
       double dot = 0;
       for (std::int64_t d = 0; d < hd; ++d) dot += double(Q[i * q_stride + d]) * K[j * k_stride + d];
-      mx = std::max(mx, s[std::size_t(j)] = dot * scale);
+      mx = std::max(mx, s[std::size_t(j)] = dot * scale + (key_bias ? double(key_bias[j]) : 0.0));
     }
     double sum = 0;
     for (double& x : s) sum += (x = std::exp(x - mx));

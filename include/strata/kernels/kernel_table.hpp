@@ -150,9 +150,13 @@ struct KernelTable {
   // Q, K, V and O are q_stride, k_stride, v_stride, o_stride floats apart
   // (the heads of a fused [T, q + k + v] projection output are read where
   // they are). scratch: attention_gemm_scratch_floats(n, hd) floats.
+  // key_bias (n floats, or null) is added to every query's scaled score of
+  // each key before the softmax: softmax(q·kᵀ·scale + key_bias) (ToMe's
+  // proportional attention adds log(token size)).
   void (*attention_gemm)(const float* Q, std::int64_t q_stride, std::int64_t nq, const float* K,
                          std::int64_t k_stride, const float* V, std::int64_t v_stride, std::int64_t n,
-                         std::int64_t hd, float scale, float* O, std::int64_t o_stride, float* scratch) = nullptr;
+                         std::int64_t hd, float scale, float* O, std::int64_t o_stride, float* scratch,
+                         const float* key_bias) = nullptr;
 };
 
 }  // namespace strata::kernels

@@ -469,10 +469,28 @@ struct BidirectionalAttention {
     // outputs; s.k and s.v are not used. The kernel reads each head's q, k
     // and v where the projection wrote them, one work item per (sequence,
     // head): its keys are packed once for all of its queries.
+    //
+    // For token merging (layers/token_merging.hpp): key_bias (T floats, or
+    // null) is added to every score of a key, within its sequence (ToMe's
+    // proportional attention: log of the token's size), and key_mean
+    // ([T, head_dim], or null) receives each token's key averaged over the
+    // heads (ToMe's similarity metric).
     void forward(const float* xn, const SequenceSpans& seqs, const AttentionScratch& s, float* out,
-                 ThreadPool& pool, const float* residual = nullptr) const {
+                 ThreadPool& pool, const float* residual = nullptr, const float* key_bias = nullptr,
+                 float* key_mean = nullptr) const {
       const std::int64_t T = seqs.tokens(), hd = head_dim_, d = heads_ * hd;
       const auto r = proj_.qkv_rows(xn, T, s.q, pool);
+      if (key_mean)
+        pool.parallel_for(T, [&](std::int64_t t0, std::int64_t t1) {
+          for (std::int64_t t = t0; t < t1; ++t) {
+            const float* k = r.k + t * r.k_stride;
+            float* m = key_mean + t * hd;
+            std::copy(k, k + hd, m);
+            for (std::int64_t h = 1; h < heads_; ++h)
+              for (std::int64_t j = 0; j < hd; ++j) m[j] += k[h * hd + j];
+            for (std::int64_t j = 0; j < hd; ++j) m[j] /= float(heads_);
+          }
+        }, 16);
       const float scale = 1.0f / std::sqrt(float(hd));  // softmax(q·kᵀ/√d + mask)·v
       std::int64_t longest = 0;
       for (std::int64_t i = 0; i < seqs.count(); ++i) longest = std::max(longest, seqs.len[std::size_t(i)]);
@@ -486,7 +504,7 @@ struct BidirectionalAttention {
           const std::int64_t n = seqs.len[std::size_t(i)];  // real tokens: padding keys are not attended
           kernels::attention_gemm(r.q + s0 * r.q_stride + h * hd, r.q_stride, s1 - s0, r.k + s0 * r.k_stride + h * hd,
                                   r.k_stride, r.v + s0 * r.v_stride + h * hd, r.v_stride, n, hd, scale,
-                                  s.ctx + s0 * d + h * hd, d, buf.data());
+                                  s.ctx + s0 * d + h * hd, d, buf.data(), key_bias ? key_bias + s0 : nullptr);
         }
       });
       proj_.out(s.ctx, T, out, pool, 0, residual);

@@ -5,7 +5,9 @@
 // the block's prefix, so another family with other names reuses the block.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <utility>
 #include <string>
 
 #include "strata/core/thread_pool.hpp"
@@ -14,6 +16,7 @@
 #include "strata/layers/attention.hpp"
 #include "strata/layers/decoder_block.hpp"
 #include "strata/layers/layernorm.hpp"
+#include "strata/layers/token_merging.hpp"
 
 namespace strata {
 
@@ -82,6 +85,8 @@ struct PreNormEncoderBlock {
   class layer {
    public:
     void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
+      hidden_ = c.hidden_size;
+      head_dim_ = c.head_dim;
       attn_norm_.load(ck, sub(prefix, Names::attn_norm), c.hidden_size, c.norm_eps);
       attn_.load(ck, sub(prefix, Names::attn), c);
       ffn_norm_.load(ck, sub(prefix, Names::ffn_norm), c.hidden_size, c.norm_eps);
@@ -99,6 +104,29 @@ struct PreNormEncoderBlock {
       ffn_.forward(s.xn, T, s.ffn, x, pool, s.tmp);  // out = output.dense(act(intermediate.dense(layernorm_after(h)))) + h
     }
 
+    // The same with token merging (ToMe, layers/token_merging.hpp): the
+    // attention adds each key's log size to its scores (once tokens have
+    // merged) and returns the keys averaged over heads; then r tokens per
+    // sequence merge (seqs shrink, x's first seqs.tokens() rows hold the
+    // result) before the MLP.
+    void forward(float* x, SequenceSpans& seqs, const BlockScratch& s, ThreadPool& pool, TokenMergeState& m) const {
+      std::int64_t T = seqs.tokens();
+      attn_norm_.forward(x, T, s.xn, pool);
+      attn_.forward(s.xn, seqs, s.attn, s.tmp, pool, x, m.merged ? m.log_size.data() : nullptr, m.key_mean.data());
+      float* h = s.tmp;  // x + attention
+      float* hn = s.xn;
+      if (merge_tokens(m.tm, s.tmp, hidden_, m.size.data(), m.key_mean.data(), head_dim_, seqs, s.xn,
+                       m.size_next.data(), pool)) {
+        std::swap(h, hn);
+        T = seqs.tokens();
+        m.size.swap(m.size_next);
+        for (std::int64_t t = 0; t < T; ++t) m.log_size[std::size_t(t)] = std::log(m.size[std::size_t(t)]);
+        m.merged = true;
+      }
+      ffn_norm_.forward(h, T, hn, pool);
+      ffn_.forward(hn, T, s.ffn, x, pool, h);
+    }
+
     std::size_t bytes() const { return attn_.bytes() + attn_norm_.bytes() + ffn_.bytes() + ffn_norm_.bytes(); }
 
    private:
@@ -108,6 +136,7 @@ struct PreNormEncoderBlock {
     typename Attn::template layer<W> attn_;
     Norm attn_norm_, ffn_norm_;
     typename FFN::template layer<W> ffn_;
+    std::int64_t hidden_ = 0, head_dim_ = 0;
   };
 };
 

@@ -36,12 +36,20 @@
 
 namespace strata {
 
+// Token reduction during a forward pass (from the research on efficient
+// ViTs): merge = r, ToMe's tokens merged per image in every block
+// (layers/token_merging.hpp); 0 runs the model as published.
+struct TokenReduction {
+  std::int64_t merge = 0;
+};
+
 // Activations of one forward pass, grown on demand and reused.
 struct VisionWorkspace {
   EncoderWorkspace enc;  // x (last_hidden_state), tmp, q, ctx, gate, pooled, logits
   std::vector<float> xn, unfolded, positions;
   SequenceSpans seqs;
-  std::int64_t tokens_per_image = 0;
+  std::int64_t tokens_per_image = 0;  // after forward: each image's tokens in x (fewer with token merging)
+  TokenMergeState merging;
 
   // Hidden state of token t of image i (after forward: last_hidden_state).
   const float* hidden(std::int64_t i, std::int64_t t, std::int64_t H) const {
@@ -63,12 +71,17 @@ class VisionModel {
   // last_hidden_state (after the final LayerNorm) into ws.enc.x: image i's
   // tokens are rows [i·ws.tokens_per_image, (i+1)·ws.tokens_per_image), the
   // class token first. Images of another size than the config's have their
-  // position embeddings interpolated (interpolate_pos_encoding=True).
-  virtual void forward(const PixelBatch& batch, VisionWorkspace& ws, ThreadPool& pool) const = 0;
+  // position embeddings interpolated (interpolate_pos_encoding=True). With
+  // reduce.merge, tokens merge block by block (ToMe) and fewer remain.
+  virtual void forward(const PixelBatch& batch, VisionWorkspace& ws, ThreadPool& pool,
+                       const TokenReduction& reduce) const = 0;
+  void forward(const PixelBatch& batch, VisionWorkspace& ws, ThreadPool& pool) const { forward(batch, ws, pool, {}); }
   // After forward: pooler_output per image into ws.enc.pooled [n, hidden]. Needs has_pooler().
   virtual void pooler(const PixelBatch& batch, VisionWorkspace& ws, ThreadPool& pool) const = 0;
   // forward + the classifier: logits [n, labels] into ws.enc.logits. Needs has_classifier().
-  virtual void classify(const PixelBatch& batch, VisionWorkspace& ws, ThreadPool& pool) const = 0;
+  virtual void classify(const PixelBatch& batch, VisionWorkspace& ws, ThreadPool& pool,
+                        const TokenReduction& reduce) const = 0;
+  void classify(const PixelBatch& batch, VisionWorkspace& ws, ThreadPool& pool) const { classify(batch, ws, pool, {}); }
 };
 
 using ViTBlock = PreNormEncoderBlock<BidirectionalAttention<QKVOBias, ViTAttnNames>, MLP<GELU, BertMLPNames>>;
@@ -148,7 +161,11 @@ class VisionTransformer final : public VisionModel {
     return b;
   }
 
-  void forward(const PixelBatch& batch, VisionWorkspace& ws, ThreadPool& pool) const override {
+  using VisionModel::classify;
+  using VisionModel::forward;
+
+  void forward(const PixelBatch& batch, VisionWorkspace& ws, ThreadPool& pool,
+               const TokenReduction& reduce) const override {
     const VisionConfig& vc = cfg_;
     const ModelConfig& c = vc.blocks;
     const std::int64_t n = batch.count, H = c.hidden_size, P = vc.patch_size;
@@ -156,6 +173,7 @@ class VisionTransformer final : public VisionModel {
           "vision forward: an empty or inconsistent batch");
     check(batch.channels == vc.num_channels, "vision forward: images have ", batch.channels, " channels; the model ",
           vc.num_channels);
+    check(reduce.merge >= 0, "vision forward: token merging r = ", reduce.merge, " is negative");
     check(batch.height >= P && batch.width >= P && batch.height <= VisionLimits::max_image_side &&
               batch.width <= VisionLimits::max_image_side,
           "vision forward: a ", batch.height, "x", batch.width, " image; the model needs at least one ", P, "x", P,
@@ -186,8 +204,14 @@ class VisionTransformer final : public VisionModel {
     }
     const BlockScratch s{ws.xn.data(), ws.enc.tmp.data(), {ws.enc.q.data(), nullptr, nullptr, ws.enc.ctx.data()},
                          {ws.enc.gate.data(), nullptr}};
-    for (const auto& blk : blocks_) blk.forward(x, ws.seqs, s, pool);
-    final_norm_.forward(x, T, x, pool);  // sequence_output = layernorm(encoder(embeddings))
+    if (reduce.merge == 0) {
+      for (const auto& blk : blocks_) blk.forward(x, ws.seqs, s, pool);
+    } else {
+      ws.merging.reset({reduce.merge, true, prefix == 2}, T, c.head_dim);
+      for (const auto& blk : blocks_) blk.forward(x, ws.seqs, s, pool, ws.merging);
+      ws.tokens_per_image = ws.seqs.len[0];  // every image merged as many
+    }
+    final_norm_.forward(x, ws.seqs.tokens(), x, pool);  // sequence_output = layernorm(encoder(embeddings))
   }
 
   void pooler(const PixelBatch& batch, VisionWorkspace& ws, ThreadPool& pool) const override {
@@ -196,9 +220,10 @@ class VisionTransformer final : public VisionModel {
     for (float& v : ws.enc.pooled) v = std::tanh(v);  // pooled_output = tanh(dense(h[:, 0]))
   }
 
-  void classify(const PixelBatch& batch, VisionWorkspace& ws, ThreadPool& pool) const override {
+  void classify(const PixelBatch& batch, VisionWorkspace& ws, ThreadPool& pool,
+                const TokenReduction& reduce) const override {
     check(has_classifier(), name_, ": the checkpoint has no image-classification head");
-    forward(batch, ws, pool);
+    forward(batch, ws, pool, reduce);
     head(classifier_, 0, batch.count, ws, ws.enc.logits, pool);  // logits = classifier(h[:, 0])
     if (distillation_.out_features() == 0) return;
     std::vector<float> dist;

@@ -29,6 +29,7 @@ struct ImageEncoderOptions {
   int threads = 0;         // 0: one per hardware thread
   WeightType weights = WeightType::F32;
   LoadOptions load;
+  TokenReduction reduce;  // token merging (ToMe) per block; none by default
 };
 
 // One image's classification: the head's logits and their scores
@@ -44,6 +45,7 @@ class ImageEncoder {
   static ImageEncoder load(const std::filesystem::path& dir, const ImageEncoderOptions& opt = {}) {
     check(opt.batch >= 1 && opt.batch <= kMaxBatch, "ImageEncoder: batch ", opt.batch, " is out of range [1, ",
           kMaxBatch, "]");
+    check(opt.reduce.merge >= 0, "ImageEncoder: token merging r = ", opt.reduce.merge, " is negative");
     ImageEncoder e;
     e.opt_ = opt;
     e.pool_ = std::make_shared<ThreadPool>(opt.threads);
@@ -79,7 +81,7 @@ class ImageEncoder {
   std::vector<ImageClassification> classify(const PixelBatch& b) {
     check(model_->has_classifier(), model_->name(), ": the checkpoint has no image-classification head");
     const std::size_t L = model_->labels().size();
-    model_->classify(b, ws_, *pool_);
+    model_->classify(b, ws_, *pool_, opt_.reduce);
     std::vector<ImageClassification> out;
     for (std::int64_t i = 0; i < b.count; ++i) {
       ImageClassification c;
@@ -98,7 +100,7 @@ class ImageEncoder {
   std::vector<std::vector<float>> embed(const PixelBatch& b, bool normalize = false) {
     check(model_->has_pooler(), model_->name(), ": the checkpoint has no pooler (",
           model_->has_classifier() ? "an image classifier: use classify" : "no embedding head", ")");
-    model_->forward(b, ws_, *pool_);
+    model_->forward(b, ws_, *pool_, opt_.reduce);
     model_->pooler(b, ws_, *pool_);
     const std::int64_t D = std::int64_t(ws_.enc.pooled.size()) / b.count;
     std::vector<std::vector<float>> out;

@@ -119,6 +119,22 @@ float softmax_row(float* s, std::int64_t nk, std::int64_t ncols, float scale, fl
   return alpha;
 }
 
+// S[r][c] += bias[c] / scale for the first nk columns of `rows` rows: the
+// scores stay unscaled until the softmax's exponent, so a bias on the scaled
+// score is divided by the scale here.
+template <class A>
+void add_key_bias(float* S, std::int64_t ld, std::int64_t rows, std::int64_t nk, const float* bias, float inv_scale) {
+  using V = xsimd::batch<float, A>;
+  constexpr std::int64_t N = std::int64_t(V::size);
+  const V vi(inv_scale);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* s = S + r * ld;
+    std::int64_t c = 0;
+    for (; c + N <= nk; c += N) (V::load_unaligned(s + c) + V::load_unaligned(bias + c) * vi).store_unaligned(s + c);
+    for (; c < nk; ++c) s[c] += bias[c] * inv_scale;
+  }
+}
+
 // O[r][d0, d0 + 16·G) (+)= Σ_c P[r][c] · V[c][d0 ...] for `rows` rows: the
 // head dimension in groups of 16 columns, each call of the micro-kernel as
 // wide as its registers allow. alpha null: O is overwritten (first block).
@@ -141,7 +157,7 @@ void pv_groups(const float* Pm, std::int64_t ldp, std::int64_t rows, std::int64_
 template <class A>
 void attention_gemm(const float* Q, std::int64_t qs, std::int64_t nq, const float* K, std::int64_t ks,
                     const float* Vm, std::int64_t vs, std::int64_t n, std::int64_t hd, float scale, float* O,
-                    std::int64_t os, float* scratch) {
+                    std::int64_t os, float* scratch, const float* key_bias) {
   using S = GemmShape<A>;
   constexpr std::int64_t P = kernels::kPanel, QR = kernels::kAttnGemmQueryRows, KB = kernels::kAttnGemmKeyBlock;
   static_assert(KB % P == 0, "a key block holds whole panels");
@@ -167,6 +183,7 @@ void attention_gemm(const float* Q, std::int64_t qs, std::int64_t nq, const floa
       for (; p + S::NP <= npk; p += S::NP)
         gemm_rows<A, S::MR, S::NP, float>(Qb, qs, rows, hd, Kb + p * hd * P, P, hd * P, Sb + p * P, ldp, S::NP * P);
       for (; p < npk; ++p) gemm_rows<A, S::MR, 1, float>(Qb, qs, rows, hd, Kb + p * hd * P, P, hd * P, Sb + p * P, ldp, P);
+      if (key_bias) add_key_bias<A>(Sb, ldp, rows, nk, key_bias + j0, 1.0f / scale);
       for (std::int64_t r = 0; r < rows; ++r) alpha[r] = softmax_row<A>(Sb + r * ldp, nk, npk * P, scale, m[r], l[r]);
       const float* Vb = Vm + j0 * vs;
       const float* a = j0 == 0 ? nullptr : alpha;
