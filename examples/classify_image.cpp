@@ -36,21 +36,14 @@ int run(int argc, char** argv) {
   cli::VisionFlags flags;
   std::int64_t top_k = 5;
   bool json = false, logits = false;
-  while (!a.done()) {
-    if (a.next_is_flag()) {
-      const std::string f(a.next_flag());
-      if (f == "--help" || f == "-h") {
-        std::cout << kUsage;
-        return 0;
-      }
-      if (f == "--top-k") top_k = a.integer(f, 1, 65536);
-      else if (f == "--json") json = true;
-      else if (f == "--logits") logits = true;
-      else check(cli::parse_vision_flag(a, f, flags), "unknown option '", f, "' (see --help)");
-    } else {
-      flags.images.push_back(a.operand());
-    }
-  }
+  const bool go = cli::parse_vision_args(a, flags, kUsage, [&](std::string_view f) {
+    if (f == "--top-k") top_k = a.integer(f, 1, 65536);
+    else if (f == "--json") json = true;
+    else if (f == "--logits") logits = true;
+    else return false;
+    return true;
+  });
+  if (!go) return 0;
   ImageEncoder enc = cli::load_image_encoder(flags);
   check(enc.model().has_classifier(), flags.model,
         ": no image-classification head (classifier or cls_classifier); use embed-image");
@@ -74,12 +67,8 @@ int run(int argc, char** argv) {
         }
         out += ']';
         if (logits) {
-          out += ",\"logits\":[";
-          for (std::size_t j = 0; j < r.logits.size(); ++j) {
-            if (j) out += ',';
-            cli::append_float(out, r.logits[j]);
-          }
-          out += ']';
+          out += ",\"logits\":";
+          cli::append_json_array(out, r.logits);
         }
         out += "}\n";
       } else {

@@ -42,12 +42,8 @@ int run(int argc, char** argv) {
   TextEncoder enc = cli::load_encoder_from_flags(flags);
   cli::stream_stdin(enc, flags, "embedded", false, [&](const std::vector<TextInput>& texts, std::string& out) {
     for (const auto& v : enc.embed(texts)) {
-      out += '[';
-      for (std::size_t i = 0; i < v.size(); ++i) {
-        if (i) out += ',';
-        cli::append_float(out, v[i]);
-      }
-      out += "]\n";
+      cli::append_json_array(out, v);
+      out += '\n';
     }
   });
   return 0;

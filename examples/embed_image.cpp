@@ -28,31 +28,20 @@ int run(int argc, char** argv) {
   cli::Args a(argc, argv);
   cli::VisionFlags flags;
   bool normalize = false;
-  while (!a.done()) {
-    if (a.next_is_flag()) {
-      const std::string f(a.next_flag());
-      if (f == "--help" || f == "-h") {
-        std::cout << kUsage;
-        return 0;
-      }
-      if (f == "--normalize") normalize = true;
-      else check(cli::parse_vision_flag(a, f, flags), "unknown option '", f, "' (see --help)");
-    } else {
-      flags.images.push_back(a.operand());
-    }
-  }
+  const bool go = cli::parse_vision_args(a, flags, kUsage, [&](std::string_view f) {
+    if (f != "--normalize") return false;
+    normalize = true;
+    return true;
+  });
+  if (!go) return 0;
   ImageEncoder enc = cli::load_image_encoder(flags);
   check(enc.model().has_pooler(), flags.model, ": no pooler (",
         enc.model().has_classifier() ? "an image classifier; use classify-image" : "no embedding head", ")");
   return cli::for_each_image_batch(flags, enc, "embedded", [&](const PixelBatch& b, const std::vector<std::string>&) {
     std::string out;
     for (const auto& v : enc.embed(b, normalize)) {
-      out += '[';
-      for (std::size_t j = 0; j < v.size(); ++j) {
-        if (j) out += ',';
-        cli::append_float(out, v[j]);
-      }
-      out += "]\n";
+      cli::append_json_array(out, v);
+      out += '\n';
     }
     std::cout << out << std::flush;
   });

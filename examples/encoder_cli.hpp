@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,6 +74,16 @@ inline void append_float(std::string& out, float v) {
   char buf[32];
   const auto r = std::to_chars(buf, buf + sizeof buf, v);
   out.append(buf, r.ptr);
+}
+
+// [v0,v1,...] with each float as append_float writes it.
+inline void append_json_array(std::string& out, std::span<const float> v) {
+  out += '[';
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    append_float(out, v[i]);
+  }
+  out += ']';
 }
 
 inline void append_json_string(std::string& out, std::string_view s) {

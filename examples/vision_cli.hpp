@@ -40,6 +40,26 @@ inline bool parse_vision_flag(Args& a, std::string_view f, VisionFlags& v) {
   return true;
 }
 
+// Reads the command line: the shared flags, the image paths, and the tool's
+// own flags (extra(f) consumes one and returns true, or returns false for an
+// unknown flag). False when --help printed `usage` (the tool exits 0).
+template <class Extra>
+bool parse_vision_args(Args& a, VisionFlags& v, const char* usage, Extra extra) {
+  while (!a.done()) {
+    if (!a.next_is_flag()) {
+      v.images.push_back(a.operand());
+      continue;
+    }
+    const std::string f(a.next_flag());
+    if (f == "--help" || f == "-h") {
+      std::cout << usage;
+      return false;
+    }
+    check(extra(f) || parse_vision_flag(a, f, v), "unknown option '", f, "' (see --help)");
+  }
+  return true;
+}
+
 inline ImageEncoder load_image_encoder(VisionFlags& v) {
   check(!v.model.empty(), "--model DIR is required");
   check(!v.images.empty(), "no image files given");

@@ -22,25 +22,16 @@
 #include "strata/runtime/embedding.hpp"
 #include "strata/runtime/session.hpp"
 #include "support/kernel_targets.hpp"
+#include "support/reference_json.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
+using strata::test::max_diff;
+const auto read_json = strata::test::read_json_file;
+
 const fs::path kDir = fs::path(STRATA_TEST_FIXTURES) / "encoders";
-
-nlohmann::json read_json(const fs::path& p) {
-  std::ifstream f(p);
-  REQUIRE(f);
-  return nlohmann::json::parse(f);
-}
-
-// Largest |a - b| over a row against the reference.
-double max_diff(const float* got, const nlohmann::json& want) {
-  double d = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) d = std::max(d, std::abs(double(got[i]) - want[i].get<double>()));
-  return d;
-}
 
 strata::EncoderBatch batch_of(const nlohmann::json& b) {
   strata::EncoderBatch batch;

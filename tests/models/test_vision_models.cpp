@@ -17,25 +17,17 @@
 
 #include "strata/models/vit.hpp"
 #include "support/kernel_targets.hpp"
+#include "support/reference_json.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
+using strata::test::max_diff;
+const auto read_json = strata::test::read_json_file;
+
 const fs::path kDir = fs::path(STRATA_TEST_FIXTURES) / "vision";
 constexpr double kTol = 1e-4;
-
-nlohmann::json read_json(const fs::path& p) {
-  std::ifstream f(p);
-  REQUIRE(f);
-  return nlohmann::json::parse(f);
-}
-
-double max_diff(const float* got, const nlohmann::json& want) {
-  double d = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) d = std::max(d, std::abs(double(got[i]) - want[i].get<double>()));
-  return d;
-}
 
 // The fixtures' pixel_values (make_vision_fixtures.py: pixels()).
 strata::PixelBatch pixels(double seed, std::int64_t n, std::int64_t h, std::int64_t w) {

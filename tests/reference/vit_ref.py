@@ -98,26 +98,41 @@ def embeddings(w, cfg, pixels, p, n_prefix):
 # encoder
 # --------------------------------------------------------------------------------------------
 
-def vit_layer(w, cfg, L, x):
-    """ViTLayer: h = x + attention(layernorm_before(x)); out = h + output(intermediate(layernorm_after(h)))."""
+def _attention(w, cfg, L, x, log_size=None):
+    """ViTLayer's first half: h = x + attention(layernorm_before(x)) with the keys' log sizes
+    added to the scores when given (ToMe's proportional attention); returns h and the keys
+    [n, heads, T, hd]."""
     eps = cfg.get("layer_norm_eps", 1e-12)
     heads = cfg["num_attention_heads"]
     n, T, D = x.shape
     hd = D // heads
     qkv_bias = cfg.get("qkv_bias", True)
 
-    def lin(name, v, bias=True):
-        return linear(v, w[L + name + ".weight"], w[L + name + ".bias"] if bias else 0.0)
+    def proj(name, v):
+        y = linear(v, w[L + name + ".weight"], w[L + name + ".bias"] if qkv_bias else 0.0)
+        return y.reshape(n, T, heads, hd).transpose(0, 2, 1, 3)
 
     xn = layer_norm(x, w[L + "layernorm_before.weight"], w[L + "layernorm_before.bias"], eps)
-    q = lin("attention.attention.query", xn, qkv_bias).reshape(n, T, heads, hd).transpose(0, 2, 1, 3)
-    k = lin("attention.attention.key", xn, qkv_bias).reshape(n, T, heads, hd).transpose(0, 2, 1, 3)
-    v = lin("attention.attention.value", xn, qkv_bias).reshape(n, T, heads, hd).transpose(0, 2, 1, 3)
-    probs = softmax(q @ k.transpose(0, 1, 3, 2) * hd ** -0.5)
-    ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(n, T, D)
-    h = lin("attention.output.dense", ctx) + x
-    hn = layer_norm(h, w[L + "layernorm_after.weight"], w[L + "layernorm_after.bias"], eps)
-    return lin("output.dense", _act(cfg.get("hidden_act", "gelu"))(lin("intermediate.dense", hn))) + h
+    q, k, v = (proj("attention.attention." + p, xn) for p in ("query", "key", "value"))
+    scores = q @ k.transpose(0, 1, 3, 2) * hd ** -0.5
+    if log_size is not None:
+        scores = scores + log_size[:, None, None, :]
+    ctx = (softmax(scores) @ v).transpose(0, 2, 1, 3).reshape(n, T, D)
+    h = linear(ctx, w[L + "attention.output.dense.weight"], w[L + "attention.output.dense.bias"]) + x
+    return h, k
+
+
+def _mlp(w, cfg, L, h):
+    """ViTLayer's second half: h + output(intermediate(layernorm_after(h)))."""
+    hn = layer_norm(h, w[L + "layernorm_after.weight"], w[L + "layernorm_after.bias"], cfg.get("layer_norm_eps", 1e-12))
+    inter = _act(cfg.get("hidden_act", "gelu"))(linear(hn, w[L + "intermediate.dense.weight"],
+                                                       w[L + "intermediate.dense.bias"]))
+    return linear(inter, w[L + "output.dense.weight"], w[L + "output.dense.bias"]) + h
+
+
+def vit_layer(w, cfg, L, x):
+    """ViTLayer: h = x + attention(layernorm_before(x)); out = h + output(intermediate(layernorm_after(h)))."""
+    return _mlp(w, cfg, L, _attention(w, cfg, L, x)[0])
 
 
 def forward(w, cfg, pixels, prefix=""):
@@ -199,26 +214,11 @@ def tome_merge(x, match, distill_token):
 def vit_layer_tome(w, cfg, L, x, size, r, distill_token):
     """One ViTLayer with ToMe on a batch [n, t, D] with token sizes [n, t]; returns the merged
     hidden states, sizes and the smallest decision margin."""
-    eps = cfg.get("layer_norm_eps", 1e-12)
-    heads = cfg["num_attention_heads"]
-    n, T, D = x.shape
-    hd = D // heads
-    qkv_bias = cfg.get("qkv_bias", True)
-
-    def lin(name, v, bias=True):
-        return linear(v, w[L + name + ".weight"], w[L + name + ".bias"] if bias else 0.0)
-
-    xn = layer_norm(x, w[L + "layernorm_before.weight"], w[L + "layernorm_before.bias"], eps)
-    q = lin("attention.attention.query", xn, qkv_bias).reshape(n, T, heads, hd).transpose(0, 2, 1, 3)
-    k = lin("attention.attention.key", xn, qkv_bias).reshape(n, T, heads, hd).transpose(0, 2, 1, 3)
-    v = lin("attention.attention.value", xn, qkv_bias).reshape(n, T, heads, hd).transpose(0, 2, 1, 3)
-    scores = q @ k.transpose(0, 1, 3, 2) * hd ** -0.5 + np.log(size)[:, None, None, :]  # proportional attention
-    ctx = (softmax(scores) @ v).transpose(0, 2, 1, 3).reshape(n, T, D)
-    h = lin("attention.output.dense", ctx) + x
+    h, k = _attention(w, cfg, L, x, np.log(size))  # proportional attention
     metric = k.mean(axis=1)  # [n, T, hd]: the keys averaged over heads
     margin = math.inf
     hs, sizes = [], []
-    for i in range(n):
+    for i in range(h.shape[0]):
         m = tome_match(metric[i], r, True, distill_token)
         if m is None:
             hs.append(h[i])
@@ -230,10 +230,7 @@ def vit_layer_tome(w, cfg, L, x, size, r, distill_token):
         merged_s = tome_merge(s, m, distill_token)
         hs.append(merged_x / merged_s)
         sizes.append(merged_s[:, 0])
-    h, size = np.stack(hs), np.stack(sizes)
-    hn = layer_norm(h, w[L + "layernorm_after.weight"], w[L + "layernorm_after.bias"], eps)
-    out = lin("output.dense", _act(cfg.get("hidden_act", "gelu"))(lin("intermediate.dense", hn))) + h
-    return out, size, margin
+    return _mlp(w, cfg, L, np.stack(hs)), np.stack(sizes), margin
 
 
 def forward_tome(w, cfg, pixels, r, prefix=""):

@@ -30,40 +30,51 @@ struct BertLayerNames {
   static constexpr const char* ffn_norm = "output.LayerNorm";
 };
 
+namespace detail {
+// The parts of an encoder block, wherever its norms go: attention, MLP and
+// their two norms, loaded from "<prefix>.<Names::...>" (an empty name is the
+// block itself).
+template <class Attn, class FFN, class Norm, class Names, class W>
+class EncoderBlockParts {
+ public:
+  void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
+    hidden_ = c.hidden_size;
+    head_dim_ = c.head_dim;
+    attn_.load(ck, sub(prefix, Names::attn), c);
+    attn_norm_.load(ck, sub(prefix, Names::attn_norm), c.hidden_size, c.norm_eps);
+    ffn_.load(ck, sub(prefix, Names::ffn), c);
+    ffn_norm_.load(ck, sub(prefix, Names::ffn_norm), c.hidden_size, c.norm_eps);
+  }
+  std::size_t bytes() const { return attn_.bytes() + attn_norm_.bytes() + ffn_.bytes() + ffn_norm_.bytes(); }
+
+ protected:
+  static std::string sub(const std::string& prefix, const char* name) { return *name ? prefix + "." + name : prefix; }
+  typename Attn::template layer<W> attn_;
+  Norm attn_norm_, ffn_norm_;
+  typename FFN::template layer<W> ffn_;
+  std::int64_t hidden_ = 0, head_dim_ = 0;
+};
+}  // namespace detail
+
 // A post-norm residual block (BERT, the original Transformer):
 //   h = norm1(x + attn(x));  out = norm2(h + ffn(h))
 template <class Attn, class FFN, class Norm = LayerNorm, class Names = BertLayerNames>
 struct EncoderBlock {
   template <class W>
-  class layer {
-   public:
-    void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
-      attn_.load(ck, sub(prefix, Names::attn), c);
-      attn_norm_.load(ck, sub(prefix, Names::attn_norm), c.hidden_size, c.norm_eps);
-      ffn_.load(ck, sub(prefix, Names::ffn), c);
-      ffn_norm_.load(ck, sub(prefix, Names::ffn_norm), c.hidden_size, c.norm_eps);
-    }
+  class layer : public detail::EncoderBlockParts<Attn, FFN, Norm, Names, W> {
+    using P = detail::EncoderBlockParts<Attn, FFN, Norm, Names, W>;
 
+   public:
     // x: [T, hidden] of the packed sequences, updated in place. The residual
     // adds are fused into the output projections (s.tmp = dense(...) + x),
     // and the norms split rows across the pool.
     void forward(float* x, const SequenceSpans& seqs, const BlockScratch& s, ThreadPool& pool) const {
       const std::int64_t T = seqs.tokens();
-      attn_.forward(x, seqs, s.attn, s.tmp, pool, x);  // self_outputs = self.attention(hidden_states) + input
-      attn_norm_.forward(s.tmp, T, x, pool);           // LayerNorm(dense(ctx) + input_tensor)
-      ffn_.forward(x, T, s.ffn, s.tmp, pool, x);       // output.dense(gelu(intermediate.dense(h))) + h
-      ffn_norm_.forward(s.tmp, T, x, pool);
+      P::attn_.forward(x, seqs, s.attn, s.tmp, pool, x);  // self_outputs = self.attention(hidden_states) + input
+      P::attn_norm_.forward(s.tmp, T, x, pool);           // LayerNorm(dense(ctx) + input_tensor)
+      P::ffn_.forward(x, T, s.ffn, s.tmp, pool, x);       // output.dense(gelu(intermediate.dense(h))) + h
+      P::ffn_norm_.forward(s.tmp, T, x, pool);
     }
-
-    std::size_t bytes() const { return attn_.bytes() + attn_norm_.bytes() + ffn_.bytes() + ffn_norm_.bytes(); }
-
-   private:
-    static std::string sub(const std::string& prefix, const char* name) {
-      return *name ? prefix + "." + name : prefix;
-    }
-    typename Attn::template layer<W> attn_;
-    Norm attn_norm_, ffn_norm_;
-    typename FFN::template layer<W> ffn_;
   };
 };
 
@@ -82,26 +93,19 @@ struct ViTLayerNames {
 template <class Attn, class FFN, class Norm = LayerNorm, class Names = ViTLayerNames>
 struct PreNormEncoderBlock {
   template <class W>
-  class layer {
-   public:
-    void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
-      hidden_ = c.hidden_size;
-      head_dim_ = c.head_dim;
-      attn_norm_.load(ck, sub(prefix, Names::attn_norm), c.hidden_size, c.norm_eps);
-      attn_.load(ck, sub(prefix, Names::attn), c);
-      ffn_norm_.load(ck, sub(prefix, Names::ffn_norm), c.hidden_size, c.norm_eps);
-      ffn_.load(ck, sub(prefix, Names::ffn), c);
-    }
+  class layer : public detail::EncoderBlockParts<Attn, FFN, Norm, Names, W> {
+    using P = detail::EncoderBlockParts<Attn, FFN, Norm, Names, W>;
 
+   public:
     // x: [T, hidden] of the packed sequences, updated in place; s.xn and
     // s.tmp hold [T, hidden] each. The residual adds are fused into the
     // output projections.
     void forward(float* x, const SequenceSpans& seqs, const BlockScratch& s, ThreadPool& pool) const {
       const std::int64_t T = seqs.tokens();
-      attn_norm_.forward(x, T, s.xn, pool);
-      attn_.forward(s.xn, seqs, s.attn, s.tmp, pool, x);  // h = attention(layernorm_before(x)) + x
-      ffn_norm_.forward(s.tmp, T, s.xn, pool);
-      ffn_.forward(s.xn, T, s.ffn, x, pool, s.tmp);  // out = output.dense(act(intermediate.dense(layernorm_after(h)))) + h
+      P::attn_norm_.forward(x, T, s.xn, pool);
+      P::attn_.forward(s.xn, seqs, s.attn, s.tmp, pool, x);  // h = attention(layernorm_before(x)) + x
+      P::ffn_norm_.forward(s.tmp, T, s.xn, pool);
+      P::ffn_.forward(s.xn, T, s.ffn, x, pool, s.tmp);  // out = output.dense(act(intermediate.dense(layernorm_after(h)))) + h
     }
 
     // The same with token merging (ToMe, layers/token_merging.hpp): the
@@ -111,11 +115,12 @@ struct PreNormEncoderBlock {
     // result) before the MLP.
     void forward(float* x, SequenceSpans& seqs, const BlockScratch& s, ThreadPool& pool, TokenMergeState& m) const {
       std::int64_t T = seqs.tokens();
-      attn_norm_.forward(x, T, s.xn, pool);
-      attn_.forward(s.xn, seqs, s.attn, s.tmp, pool, x, m.merged ? m.log_size.data() : nullptr, m.key_mean.data());
+      P::attn_norm_.forward(x, T, s.xn, pool);
+      P::attn_.forward(s.xn, seqs, s.attn, s.tmp, pool, x, m.merged ? m.log_size.data() : nullptr,
+                       m.key_mean.data());
       float* h = s.tmp;  // x + attention
       float* hn = s.xn;
-      if (merge_tokens(m.tm, s.tmp, hidden_, m.size.data(), m.key_mean.data(), head_dim_, seqs, s.xn,
+      if (merge_tokens(m.tm, s.tmp, P::hidden_, m.size.data(), m.key_mean.data(), P::head_dim_, seqs, s.xn,
                        m.size_next.data(), pool)) {
         std::swap(h, hn);
         T = seqs.tokens();
@@ -123,20 +128,9 @@ struct PreNormEncoderBlock {
         for (std::int64_t t = 0; t < T; ++t) m.log_size[std::size_t(t)] = std::log(m.size[std::size_t(t)]);
         m.merged = true;
       }
-      ffn_norm_.forward(h, T, hn, pool);
-      ffn_.forward(hn, T, s.ffn, x, pool, h);
+      P::ffn_norm_.forward(h, T, hn, pool);
+      P::ffn_.forward(hn, T, s.ffn, x, pool, h);
     }
-
-    std::size_t bytes() const { return attn_.bytes() + attn_norm_.bytes() + ffn_.bytes() + ffn_norm_.bytes(); }
-
-   private:
-    static std::string sub(const std::string& prefix, const char* name) {
-      return *name ? prefix + "." + name : prefix;
-    }
-    typename Attn::template layer<W> attn_;
-    Norm attn_norm_, ffn_norm_;
-    typename FFN::template layer<W> ffn_;
-    std::int64_t hidden_ = 0, head_dim_ = 0;
   };
 };
 

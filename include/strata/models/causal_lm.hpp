@@ -76,6 +76,34 @@ class BlockProgress {
 // ", bf16 dot" in a model's name when its projections compute on bf16 dot products.
 inline std::string compute_suffix(const ModelConfig& c) { return c.quant.bf16_dot ? ", bf16 dot" : ""; }
 
+// A loaded model's name: "llama<bf16>", "bert<f32, q8 g32>", "vit<bf16, bf16 dot>".
+template <class W>
+std::string model_name(std::string family, const ModelConfig& c) {
+  std::string quant;
+  if constexpr (is_quantized_v<W>) quant = ", " + c.quant.describe() + (c.quant.quantize_head ? " +head" : "");
+  return std::move(family) + "<" + weight_type_name<dense_t<W>>() + quant + compute_suffix(c) + ">";
+}
+
+namespace detail {
+// Loads a model's blocks ("<prefix>N", N < blocks.size()) and, as one more
+// task, `rest` (embeddings, norms), in parallel on opt.threads threads, the
+// rest first; progress is reported per block (LoadOptions::on_progress).
+template <class Blocks, class Rest>
+void load_blocks_in_parallel(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c,
+                             const LoadOptions& opt, Blocks& blocks, Rest rest) {
+  BlockProgress progress(opt, std::int64_t(blocks.size()));
+  ThreadPool pool(opt.threads);
+  pool.for_each_task(1 + std::int64_t(blocks.size()), [&](std::int64_t i) {
+    if (i == 0) {
+      rest();
+      return;
+    }
+    blocks[std::size_t(i - 1)].load(ck, prefix + std::to_string(i - 1), c);
+    progress.block_done();
+  });
+}
+}  // namespace detail
+
 // Llama family: model.embed_tokens, model.layers.N, model.norm (RMSNorm), lm_head.
 struct LlamaArch {
   using FinalNorm = RMSNorm;
@@ -133,9 +161,7 @@ class CausalLM final : public LanguageModel {
             "strata_variants.loop_lora_rank: this composition's attention or FFN has no per-loop LoRA deltas "
             "(SelfAttention with separate q/k/v projections and GatedFFN have)");
     else check(c.variants.loop_lora_rank == 0, "strata_variants.loop_lora_rank: this composition has no per-loop LoRA");
-    m->name_ = std::move(name) + "<" + weight_type_name<dense>() +
-               (is_quantized_v<W> ? ", " + c.quant.describe() + (c.quant.quantize_head ? " +head" : "") : "") +
-               compute_suffix(c) + ">";
+    m->name_ = model_name<W>(std::move(name), c);
     // Tied checkpoints store one matrix, under either name.
     const std::string prefix = Arch::prefix(ck);
     std::string embed_name = prefix + Arch::embed;

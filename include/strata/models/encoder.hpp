@@ -150,26 +150,17 @@ class Encoder final : public EncoderModel {
     check(c.is_encoder(), ck.source(), ": model_type ", c.model_type, " is not an encoder");
     auto m = std::shared_ptr<Encoder>(new Encoder());
     m->cfg_ = c;
-    m->name_ = std::move(name) + "<" + weight_type_name<dense>() + (is_quantized_v<W> ? ", " + c.quant.describe() : "") +
-               compute_suffix(c) + ">";
+    m->name_ = model_name<W>(std::move(name), c);
     const std::string p = ck.find("bert.embeddings.word_embeddings.weight") ? "bert." : "";
     const std::int64_t H = c.hidden_size;
-    // The embeddings and the blocks load in parallel (LoadOptions::threads).
     m->blocks_.resize(std::size_t(c.num_layers));
-    detail::BlockProgress progress(opt, c.num_layers);
-    ThreadPool pool(opt.threads);
-    pool.for_each_task(1 + c.num_layers, [&](std::int64_t i) {
-      if (i == 0) {
-        m->word_ = WeightTensor<float>::load(ck, p + "embeddings.word_embeddings.weight", {c.vocab_size, H});
-        m->position_ =
-            WeightTensor<float>::load(ck, p + "embeddings.position_embeddings.weight", {c.max_position_embeddings, H});
-        m->token_type_ =
-            WeightTensor<float>::load(ck, p + "embeddings.token_type_embeddings.weight", {c.type_vocab_size, H});
-        m->embed_norm_.load(ck, p + "embeddings.LayerNorm", H, c.norm_eps);
-      } else {
-        m->blocks_[std::size_t(i - 1)].load(ck, p + "encoder.layer." + std::to_string(i - 1), c);
-        progress.block_done();
-      }
+    detail::load_blocks_in_parallel(ck, p + "encoder.layer.", c, opt, m->blocks_, [&] {
+      m->word_ = WeightTensor<float>::load(ck, p + "embeddings.word_embeddings.weight", {c.vocab_size, H});
+      m->position_ =
+          WeightTensor<float>::load(ck, p + "embeddings.position_embeddings.weight", {c.max_position_embeddings, H});
+      m->token_type_ =
+          WeightTensor<float>::load(ck, p + "embeddings.token_type_embeddings.weight", {c.type_vocab_size, H});
+      m->embed_norm_.load(ck, p + "embeddings.LayerNorm", H, c.norm_eps);
     });
     QuantSpec dense_spec;  // pooler and classifier stay dense (they run once per text)
     if (ck.find(p + "pooler.dense.weight")) m->pooler_.load(ck, p + "pooler.dense", H, H, true, dense_spec);

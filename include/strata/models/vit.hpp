@@ -104,27 +104,18 @@ class VisionTransformer final : public VisionModel {
     auto m = std::shared_ptr<VisionTransformer>(new VisionTransformer());
     m->cfg_ = vc;
     const ModelConfig& c = vc.blocks;
-    m->name_ = std::move(name) + "<" + weight_type_name<dense>() + (is_quantized_v<W> ? ", " + c.quant.describe() : "") +
-               compute_suffix(c) + ">";
+    m->name_ = model_name<W>(std::move(name), c);
     const std::string base = vc.model_type() + ".";
     const std::string p = ck.find(base + "embeddings.cls_token") ? base : "";
     const std::int64_t H = c.hidden_size;
     m->blocks_.resize(std::size_t(c.num_layers));
-    detail::BlockProgress progress(opt, c.num_layers);
-    ThreadPool pool(opt.threads);
-    pool.for_each_task(1 + c.num_layers, [&](std::int64_t i) {
-      if (i == 0) {
-        m->cls_ = WeightTensor<float>::load(ck, p + "embeddings.cls_token", {1, 1, H});
-        if (vc.prefix_tokens == 2)
-          m->dist_ = WeightTensor<float>::load(ck, p + "embeddings.distillation_token", {1, 1, H});
-        m->position_ =
-            WeightTensor<float>::load(ck, p + "embeddings.position_embeddings", {1, c.max_position_embeddings, H});
-        m->patches_.load(ck, p + "embeddings.patch_embeddings.projection", H, vc.num_channels, vc.patch_size, true);
-        m->final_norm_.load(ck, p + "layernorm", H, c.norm_eps);
-      } else {
-        m->blocks_[std::size_t(i - 1)].load(ck, p + "encoder.layer." + std::to_string(i - 1), c);
-        progress.block_done();
-      }
+    detail::load_blocks_in_parallel(ck, p + "encoder.layer.", c, opt, m->blocks_, [&] {
+      m->cls_ = WeightTensor<float>::load(ck, p + "embeddings.cls_token", {1, 1, H});
+      if (vc.prefix_tokens == 2) m->dist_ = WeightTensor<float>::load(ck, p + "embeddings.distillation_token", {1, 1, H});
+      m->position_ =
+          WeightTensor<float>::load(ck, p + "embeddings.position_embeddings", {1, c.max_position_embeddings, H});
+      m->patches_.load(ck, p + "embeddings.patch_embeddings.projection", H, vc.num_channels, vc.patch_size, true);
+      m->final_norm_.load(ck, p + "layernorm", H, c.norm_eps);
     });
     const QuantSpec dense_spec;  // heads stay dense (they run once per image)
     if (const io::TensorView* pw = ck.find(p + "pooler.dense.weight")) {
