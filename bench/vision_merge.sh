@@ -54,4 +54,6 @@ for r in "${RS[@]}"; do
   echo "| $r | $tokens | $ips | $(awk "BEGIN { printf \"%.2f\", $ips / $base_ips }")× | $pct% | $agree |"
 done
 echo
-echo "($n images classified by both; agreement is against the unmerged model's own answers.)"
+distinct=$(awk '{ print $2 }' "$TMP/top.0" | sort -u | wc -l)
+echo "($n images classified by both; the unmerged model gives them $distinct different top-1 labels; agreement is against"
+echo "the unmerged model's own answers.)"
