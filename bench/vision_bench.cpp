@@ -4,11 +4,13 @@
 // pixel_values are made once (image decoding and preprocessing are not
 // measured) and every timed call runs forward + the model's head.
 //
-//   strata-vision-bench --model DIR [--batch 8] [--threads N] [--seconds 3] [--merge R]
+//   strata-vision-bench --model DIR [--batch 8] [--threads N] [--seconds 3] [--merge R | --keep-rate P]
 //                       [--weights f32|bf16] [--compute f32|bf16] [--quant q8 ...]
 //
-// --merge R: ToMe token merging, R tokens per image in every block; the
-// GFLOP/s count the work the merged model does (fewer tokens per layer).
+// --merge R: ToMe token merging, R tokens per image in every block;
+// --keep-rate P: EViT token pruning; the GFLOP/s count the work the reduced
+// model does (fewer tokens per layer).
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -24,7 +26,7 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: strata-vision-bench --model DIR [--batch 8] [--threads N] [--seconds 3] [--merge R]\n"
+    "usage: strata-vision-bench --model DIR [--batch 8] [--threads N] [--seconds 3] [--merge R | --keep-rate P]\n"
     "                           [--weights f32|bf16] [--compute f32|bf16] [--quant q8|q4|fp4 ...]\n";
 
 int run(int argc, char** argv) {
@@ -49,11 +51,13 @@ int run(int argc, char** argv) {
     else if (f == "--threads") threads = int(a.integer(f, 1, 1024));
     else if (f == "--seconds") seconds = a.number(f, 0.01, 3600);
     else if (f == "--merge") reduce.merge = a.integer(f, 0, 1 << 20);
+    else if (f == "--keep-rate") reduce.keep_rate = a.number(f, 1e-6, 1.0);
     else if (f == "--weights") wt = cli::weight_type_flag(a, f);
     else if (f == "--compute") compute = cli::compute_flag(a, f);
     else check(cli::parse_quant_flag(a, f, quant), "unknown option '", f, "' (see --help)");
   }
   check(!model_dir.empty(), "--model DIR is required");
+  check(reduce.merge == 0 || reduce.keep_rate == 1, "--merge and --keep-rate cannot be used together");
   cli::finish_quant(quant);
   LoadOptions lo;
   lo.quant = quant.spec;
@@ -81,15 +85,19 @@ int run(int argc, char** argv) {
   const double K = double(vc.num_channels * vc.patch_size * vc.patch_size);
   double per_image = 2 * double(vc.num_patches()) * K * H +
                      2 * H * double(std::max<std::size_t>(model->labels().size(), std::size_t(H)));
-  // Each layer on the tokens it has (merging: attention on t, the MLP on t - r).
+  // Each layer on the tokens it has: attention on t, the MLP on what the
+  // reduction leaves (merging: t - r; pruning at its blocks: the kept + 1).
   const TokenMerging tm{reduce.merge, true, vc.prefix_tokens == 2};
+  const TokenPruning tp{reduce.keep_rate, vc.prefix_tokens == 2};
+  const auto prune_at = TokenPruning::pruning_layers(c.num_layers);
   std::int64_t t = std::int64_t(T);
   for (std::int64_t l = 0; l < c.num_layers; ++l) {
     const double ta = double(t);
-    const std::int64_t r = reduce.merge > 0 ? tm.merged(t) : 0;
-    const double tf = double(t - r);
-    per_image += ta * (2 * 4 * H * H + 4 * ta * H) + tf * (2 * 2 * H * I);
-    t -= r;
+    if (reduce.merge > 0) t -= tm.merged(t);
+    const std::int64_t m = t - tp.protected_tokens();
+    if (reduce.keep_rate < 1 && std::count(prune_at.begin(), prune_at.end(), l) && m > 0 && tp.kept(m) < m)
+      t = tp.protected_tokens() + tp.kept(m) + 1;
+    per_image += ta * (2 * 4 * H * H + 4 * ta * H) + double(t) * (2 * 2 * H * I);
   }
 
   VisionWorkspace ws;
@@ -110,9 +118,10 @@ int run(int argc, char** argv) {
     ++batches;
   }
   const double images = double(batches * batch), gflops = images * per_image / elapsed / 1e9;
-  const std::string merge_note = reduce.merge > 0 ? ", merge " + std::to_string(reduce.merge) + " -> " +
-                                                        std::to_string(ws.tokens_per_image) + " tokens"
-                                                  : "";
+  std::string merge_note;
+  if (reduce.merge > 0) merge_note = ", merge " + std::to_string(reduce.merge);
+  if (reduce.keep_rate < 1) merge_note = ", keep rate " + std::to_string(reduce.keep_rate).substr(0, 4);
+  if (!merge_note.empty()) merge_note += " -> " + std::to_string(ws.tokens_per_image) + " tokens";
   std::printf(
       "model %s | %lldx%lld, %lld tokens%s | batch %lld | %.2f images/s | %.1f GFLOP/s = %.1f%% of %.1f GFLOP/s FMA "
       "peak | %lld batches, %d threads\n",

@@ -3,7 +3,7 @@
 // from config.json id2label), with the folder's preprocessor_config.json.
 //
 //   classify-image --model DIR [--top-k K] [--logits] [--json] [--batch N] [--threads N]
-//                  [--merge R] [--weights f32|bf16] [--compute f32|bf16] [--quant q8|q4|fp4 ...] IMAGE...
+//                  [--merge R | --keep-rate P] [--weights f32|bf16] [--compute f32|bf16] [--quant q8|q4|fp4 ...] IMAGE...
 //
 // JPEG and PNG files (the format comes from the content). For each image, in
 // order: with --json one JSON object per line,
@@ -11,8 +11,9 @@
 // ("logits" only with --logits); without --json a readable block. Scores are
 // softmax probabilities (single-label), sigmoids (multi-label) or raw values
 // (regression), as transformers' image-classification pipeline gives them;
-// --merge R merges R tokens per block (ToMe, docs/VISION.md): faster, close
-// to the model's own answer but not the same;
+// --merge R merges R tokens per block (ToMe) and --keep-rate P keeps that
+// share of the patch tokens at a few blocks (EViT; docs/VISION.md): faster,
+// close to the model's own answer but not the same;
 // --top-k defaults to 5, as the pipeline's does. An image that cannot be read
 // is reported on stderr and skipped; the others are still classified, and the
 // exit status is then 2 (1: nothing could run, e.g. a bad model folder).
@@ -26,7 +27,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: classify-image --model DIR [--top-k K] [--logits] [--json] [--batch N] [--threads N]\n"
-    "                      [--merge R] [--weights f32|bf16] [--compute f32|bf16] [--quant q8|q4|fp4 ...] IMAGE...\n"
+    "                      [--merge R | --keep-rate P] [--weights f32|bf16] [--compute f32|bf16] [--quant q8|q4|fp4 ...] IMAGE...\n"
     "Classifies JPEG/PNG images; one JSON object per image with --json, a readable block without.\n"
     "Exit status: 0, 1 (nothing could run), 2 (some images could not be read; the rest were classified).\n";
 

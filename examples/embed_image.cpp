@@ -3,7 +3,7 @@
 // folder's preprocessor_config.json.
 //
 //   embed-image --model DIR [--normalize] [--batch N] [--threads N]
-//               [--merge R] [--weights f32|bf16] [--compute f32|bf16] [--quant q8|q4|fp4 ...] IMAGE...
+//               [--merge R | --keep-rate P] [--weights f32|bf16] [--compute f32|bf16] [--quant q8|q4|fp4 ...] IMAGE...
 //
 // Writes one JSON array per image per line, in order (L2-normalised with
 // --normalize). An image that cannot be read is reported on stderr and
@@ -19,7 +19,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: embed-image --model DIR [--normalize] [--batch N] [--threads N]\n"
-    "                   [--merge R] [--weights f32|bf16] [--compute f32|bf16] [--quant q8|q4|fp4 ...] IMAGE...\n"
+    "                   [--merge R | --keep-rate P] [--weights f32|bf16] [--compute f32|bf16] [--quant q8|q4|fp4 ...] IMAGE...\n"
     "Writes one JSON array per JPEG/PNG image per line.\n"
     "Exit status: 0, 1 (nothing could run), 2 (some images could not be read; the rest were embedded).\n";
 

@@ -36,6 +36,7 @@ inline bool parse_vision_flag(Args& a, std::string_view f, VisionFlags& v) {
   else if (f == "--weights") v.opt.weights = weight_type_flag(a, f);
   else if (f == "--compute") v.opt.load.compute = compute_flag(a, f);
   else if (f == "--merge") v.opt.reduce.merge = a.integer(f, 0, 1 << 20);
+  else if (f == "--keep-rate") v.opt.reduce.keep_rate = a.number(f, 1e-6, 1.0);
   else return parse_quant_flag(a, f, v.quant);
   return true;
 }
@@ -66,6 +67,7 @@ inline ImageEncoder load_image_encoder(VisionFlags& v) {
   finish_quant(v.quant);
   v.opt.load.quant = v.quant.spec;
   check(!(v.quant.spec.enabled && v.opt.load.compute == Compute::BF16), "--compute bf16 and --quant cannot be used together");
+  check(v.opt.reduce.merge == 0 || v.opt.reduce.keep_rate == 1, "--merge and --keep-rate cannot be used together");
   v.opt.load.on_progress = load_progress(false);
   return ImageEncoder::load(v.model, v.opt);
 }

@@ -66,6 +66,12 @@ d=$(max_diff "$TMP/l8" "$TMP/l1"); awk "BEGIN { exit !($d < 1e-5) }" && ok || ba
 sed 's/.*"logits"://' "$TMP/c_merge" >"$TMP/lm"
 d=$(max_diff "$TMP/l8" "$TMP/lm"); awk "BEGIN { exit !($d > 1e-4) }" && ok || bad "--merge 3 logits equal the unmerged ones ($d)"
 
+# --keep-rate P (EViT): the same format, other logits; with --merge: refused.
+"$CLS" --model "$VIT" --json --logits --keep-rate 0.5 "${GOOD[@]}" >"$TMP/c_prune" 2>/dev/null
+[ "$(wc -l <"$TMP/c_prune")" -eq 5 ] && ok || bad "--keep-rate printed $(wc -l <"$TMP/c_prune") lines"
+sed 's/.*"logits"://' "$TMP/c_prune" >"$TMP/lp"
+d=$(max_diff "$TMP/l8" "$TMP/lp"); awk "BEGIN { exit !($d > 1e-4) }" && ok || bad "--keep-rate 0.5 logits equal the unmerged ones ($d)"
+
 # 3. the readable table: the image's path, then K numbered rows.
 "$CLS" --model "$DEIT" --top-k 2 "$IMG/rgb8.png" >"$TMP/c_table" 2>/dev/null
 [ "$(sed -n 1p "$TMP/c_table")" = "$IMG/rgb8.png" ] && ok || bad "table header: $(head -1 "$TMP/c_table")"
@@ -102,6 +108,8 @@ cp -r "$VIT" "$TMP/badpre" && echo '{"image_processor_type": "ViTImageProcessor"
 expect_error "zero std" "image_std" -- "$CLS" --model "$TMP/badpre" "$IMG/rgb8.png"
 expect_error "text folder" "is not a vision transformer" -- "$CLS" --model "$FIX/encoders/bert-cls" "$IMG/rgb8.png"
 expect_error "negative merge" "--merge: -1 is out of range" -- "$CLS" --model "$VIT" --merge -1 "$IMG/rgb8.png"
+expect_error "keep rate 0" "--keep-rate: 0 is out of range" -- "$CLS" --model "$VIT" --keep-rate 0 "$IMG/rgb8.png"
+expect_error "merge and keep rate" "--merge and --keep-rate cannot be used together" -- "$CLS" --model "$VIT" --merge 2 --keep-rate 0.5 "$IMG/rgb8.png"
 expect_error "compute and quant" "--compute bf16 and --quant cannot be used together" -- "$CLS" --model "$VIT" --compute bf16 --quant q8 "$IMG/rgb8.png"
 
 # 7. strata-vision-bench: its report line; bad flags.
@@ -111,6 +119,8 @@ if [ -n "$VBENCH" ]; then
   expect_error "vision bench batch" "--batch: 0 is out of range" -- "$VBENCH" --model "$DEIT" --batch 0
   "$VBENCH" --model "$DEIT" --batch 2 --seconds 0.05 --merge 4 >"$TMP/vb" 2>"$TMP/err"
   grep -qE '^model deit<f32> \| 32x32, 18 tokens, merge 4 -> 10 tokens \| batch 2 \|' "$TMP/vb" && ok || bad "vision bench --merge line: $(cat "$TMP/vb" "$TMP/err")"
+  "$VBENCH" --model "$DEIT" --batch 2 --seconds 0.05 --keep-rate 0.5 >"$TMP/vb" 2>"$TMP/err"
+  grep -qE '^model deit<f32> \| 32x32, 18 tokens, keep rate 0.50 -> 8 tokens \| batch 2 \|' "$TMP/vb" && ok || bad "vision bench --keep-rate line: $(cat "$TMP/vb" "$TMP/err")"
 fi
 
 echo "vision_cli_test: $pass passed, $fail failed"

@@ -80,18 +80,22 @@ void check_case(const std::string& name, const strata::VisionModel& model, int t
 
 const char* const kCases[] = {"vit-cls", "vit-model", "deit-distilled", "deit-cls"};
 
-// ToMe: the "merged" batches of a fixture (vit_ref.forward_tome).
-void check_merged(const std::string& name, const strata::VisionModel& model, int threads) {
-  INFO(name << " with token merging, " << threads << " threads");
+// Token reduction: the "merged" (ToMe, vit_ref.forward_tome) or "pruned"
+// (EViT, vit_ref.forward_evit) batches of a fixture.
+void check_reduced(const std::string& name, const char* kind, const strata::VisionModel& model, int threads) {
+  INFO(name << " " << kind << ", " << threads << " threads");
   const auto ref = read_json(kDir / name / "reference.json");
-  REQUIRE(ref.contains("merged"));
+  REQUIRE(ref.contains(kind));
   const std::int64_t H = model.config().blocks.hidden_size;
   strata::ThreadPool pool(threads);
-  for (const auto& b : ref["merged"]) {
+  for (const auto& b : ref[kind]) {
     const auto batch = pixels(b["seed"].get<double>(), b["count"].get<std::int64_t>(), b["height"].get<std::int64_t>(),
                               b["width"].get<std::int64_t>());
-    const strata::TokenReduction reduce{b["merge"].get<std::int64_t>()};
-    INFO(batch.count << " images " << batch.height << "x" << batch.width << ", r = " << reduce.merge);
+    strata::TokenReduction reduce;
+    if (b.contains("merge")) reduce.merge = b["merge"].get<std::int64_t>();
+    if (b.contains("keep_rate")) reduce.keep_rate = b["keep_rate"].get<double>();
+    INFO(batch.count << " images " << batch.height << "x" << batch.width << ", r = " << reduce.merge << ", keep rate "
+                     << reduce.keep_rate);
     strata::VisionWorkspace ws;
     model.classify(batch, ws, pool, reduce);
     REQUIRE(ws.tokens_per_image == b["tokens"].get<std::int64_t>());
@@ -142,9 +146,11 @@ TEST_CASE("token merging (ToMe) matches the float64 reference on every kernel ta
   for (const auto& target : strata::test::kernel_targets()) {
     strata::test::ScopedKernelTarget scope(target);
     INFO("target " << target);
-    for (const char* name : {"vit-cls", "deit-distilled"}) check_merged(name, *strata::load_vision_model(kDir / name), 2);
+    for (const char* name : {"vit-cls", "deit-distilled"})
+      check_reduced(name, "merged", *strata::load_vision_model(kDir / name), 2);
   }
-  for (const char* name : {"vit-cls", "deit-distilled"}) check_merged(name, *strata::load_vision_model(kDir / name), 1);
+  for (const char* name : {"vit-cls", "deit-distilled"})
+    check_reduced(name, "merged", *strata::load_vision_model(kDir / name), 1);
   // r = 0 is the unmerged model, bit for bit; a workspace used with merging serves an unmerged pass after it.
   const auto model = strata::load_vision_model(kDir / "vit-cls");
   strata::ThreadPool pool(2);
@@ -157,6 +163,28 @@ TEST_CASE("token merging (ToMe) matches the float64 reference on every kernel ta
   CHECK(b.tokens_per_image == a.tokens_per_image);
   CHECK(a.enc.logits == b.enc.logits);
   CHECK_THROWS_WITH(model->classify(batch, b, pool, strata::TokenReduction{-1}), Catch::Contains("negative"));
+}
+
+TEST_CASE("token pruning (EViT) matches the float64 reference on every kernel target", "[vision][evit]") {
+  for (const auto& target : strata::test::kernel_targets()) {
+    strata::test::ScopedKernelTarget scope(target);
+    INFO("target " << target);
+    for (const char* name : {"vit-cls", "deit-distilled"})
+      check_reduced(name, "pruned", *strata::load_vision_model(kDir / name), 2);
+  }
+  for (const char* name : {"vit-cls", "deit-distilled"})
+    check_reduced(name, "pruned", *strata::load_vision_model(kDir / name), 1);
+  const auto model = strata::load_vision_model(kDir / "vit-cls");
+  strata::ThreadPool pool(1);
+  strata::VisionWorkspace ws;
+  const auto batch = pixels(0.0, 1, 32, 32);
+  CHECK_THROWS_WITH(model->classify(batch, ws, pool, strata::TokenReduction{0, 0.0}), Catch::Contains("not in (0, 1]"));
+  CHECK_THROWS_WITH(model->classify(batch, ws, pool, strata::TokenReduction{2, 0.5}), Catch::Contains("one at a time"));
+  std::vector<float> full;
+  model->classify(batch, ws, pool);
+  full = ws.enc.logits;
+  model->classify(batch, ws, pool, strata::TokenReduction{0, 1.0});  // keep rate 1: the published model
+  CHECK(ws.enc.logits == full);
 }
 
 TEST_CASE("ViT heads, prefixes and labels load as the task models store them", "[vision]") {

@@ -109,7 +109,8 @@ CASES = {
                                   "size": {"height": 32, "width": 32}},
                     cfg=config("vit", "ViTForImageClassification", 32, 4, 2, 64, 32, 8, ["cat", "dog", "bird"]),
                     batches=[(0.0, 2, 32, 32), (1.0, 1, 48, 40), (2.0, 1, 44, 36)],
-                    merge=[(0.0, 2, 32, 32, 3), (1.0, 1, 48, 40, 4), (2.0, 1, 32, 32, 100)]),
+                    merge=[(0.0, 2, 32, 32, 3), (1.0, 1, 48, 40, 4), (2.0, 1, 32, 32, 100)],
+                    prune=[(0.0, 2, 32, 32, 0.7), (1.0, 1, 48, 40, 0.5), (2.0, 1, 32, 32, 0.1)]),
     # ViTModel with its pooler, no prefix; qkv_bias false, another eps, head dim 12.
     "vit-model": dict(seed=12, prefix="", head="pooler",
                       cfg=config("vit", "ViTModel", 24, 2, 2, 48, 24, 6, qkv_bias=False, layer_norm_eps=1e-6),
@@ -125,7 +126,8 @@ CASES = {
                            cfg=config("deit", "DeiTForImageClassificationWithTeacher", 32, 4, 2, 64, 32, 8,
                                       ["a", "b", "c", "d"]),
                            batches=[(5.0, 2, 32, 32), (6.0, 2, 40, 24)],
-                           merge=[(5.0, 2, 32, 32, 4), (6.0, 2, 40, 24, 2)]),
+                           merge=[(5.0, 2, 32, 32, 4), (6.0, 2, 40, 24, 2)],
+                           prune=[(5.0, 2, 32, 32, 0.5), (6.0, 2, 40, 24, 0.6)]),
     # DeiTForImageClassification: the class token's head only (the distillation token still runs).
     "deit-cls": dict(seed=14, prefix="deit.", head="classifier",
                      cfg=config("deit", "DeiTForImageClassification", 32, 4, 1, 64, 32, 8, ["yes", "no"]),
@@ -191,6 +193,20 @@ def make_case(name, case):
         merged.append(b)
     if merged:
         doc["merged"] = merged
+    pruned = []
+    for seed, n, h, wd, rate in case.get("prune", []):
+        px = pixels(seed, n, 3, h, wd)
+        hs, margin = ref.forward_evit(w, c, px, rate, case["prefix"])
+        assert margin > 1e-4, (name, seed, rate, margin)  # the kept/pruned boundary must not be a near-tie
+        b = {"seed": seed, "count": n, "height": h, "width": wd, "keep_rate": rate, "tokens": hs.shape[1],
+             "margin": float(margin), "last_hidden_state": [fl(hs[i].reshape(-1)) for i in range(n)]}
+        if case["head"] == "classifier":
+            b["logits"] = [fl(v) for v in ref.classifier(w, hs)]
+        elif case["head"] == "teacher":
+            b["logits"] = [fl(v) for v in ref.classifier_with_teacher(w, hs)]
+        pruned.append(b)
+    if pruned:
+        doc["pruned"] = pruned
     if "preprocessor" in case:
         write_config(os.path.join(d, "preprocessor_config.json"), case["preprocessor"])
         pipeline = []

@@ -245,3 +245,63 @@ def forward_tome(w, cfg, pixels, r, prefix=""):
         margin = min(margin, m)
     eps = cfg.get("layer_norm_eps", 1e-12)
     return layer_norm(x, w[prefix + "layernorm.weight"], w[prefix + "layernorm.bias"], eps), margin
+
+
+# --------------------------------------------------------------------------------------------
+# Attentive token pruning with fusion (EViT, Liang et al. 2022), transcribed from the authors'
+# evit.py (Attention.forward's top-k of the class token's attention, Block.forward's fused
+# token), applied to transformers' ViTLayer at layers L/4, L/2, 3L/4 (EViT's 3, 6, 9 of 12).
+# A distillation token (DeiT), for which EViT has no rule, is kept like the class token.
+# --------------------------------------------------------------------------------------------
+
+def evit_layers(layers):
+    return sorted({layers // 4, layers // 2, 3 * layers // 4})
+
+
+def evit_prune(h, cls_attn, keep_rate, n_prefix):
+    """One image: h [t, D], cls_attn [t] (mean over heads of the first query's attention) ->
+    the pruned tokens and the decision margin (the kept/pruned boundary's attention gap)."""
+    m = h.shape[0] - n_prefix
+    left = math.ceil(keep_rate * m)
+    if left >= m:
+        return h, math.inf
+    assert left >= 1
+    a = cls_attn[n_prefix:]
+    idx = np.argsort(-a, kind="stable")  # torch.topk(largest=True, sorted=True)
+    kept, pruned = idx[:left], idx[left:]
+    non_cls = h[n_prefix:]
+    fused = (non_cls[pruned] * a[pruned][:, None]).sum(axis=0, keepdims=True)
+    margin = a[kept[-1]] - a[pruned[0]]
+    return np.concatenate([h[:n_prefix], non_cls[kept], fused], axis=0), margin
+
+
+def forward_evit(w, cfg, pixels, keep_rate, prefix=""):
+    """ViTModel / DeiTModel with EViT pruning: last_hidden_state [n, t', hidden] and the
+    smallest decision margin."""
+    n_prefix = 2 if cfg["model_type"] == "deit" else 1
+    x = embeddings(w, cfg, pixels, prefix, n_prefix)
+    heads = cfg["num_attention_heads"]
+    L = cfg["num_hidden_layers"]
+    margin = math.inf
+    for i in range(L):
+        name = "%sencoder.layer.%d." % (prefix, i)
+        h, k = _attention(w, cfg, name, x)
+        if i in evit_layers(L) and keep_rate < 1:
+            # the class token's attention probabilities, averaged over heads
+            eps = cfg.get("layer_norm_eps", 1e-12)
+            xn = layer_norm(x, w[name + "layernorm_before.weight"], w[name + "layernorm_before.bias"], eps)
+            n, T, D = x.shape
+            hd = D // heads
+            qb = w[name + "attention.attention.query.bias"] if cfg.get("qkv_bias", True) else 0.0
+            q = linear(xn, w[name + "attention.attention.query.weight"], qb).reshape(n, T, heads, hd).transpose(0, 2, 1, 3)
+            probs = softmax(q[:, :, :1] @ k.transpose(0, 1, 3, 2) * hd ** -0.5)[:, :, 0, :]  # [n, heads, T]
+            cls_attn = probs.mean(axis=1)
+            out = []
+            for j in range(n):
+                hj, mj = evit_prune(h[j], cls_attn[j], keep_rate, n_prefix)
+                out.append(hj)
+                margin = min(margin, mj)
+            h = np.stack(out)
+        x = _mlp(w, cfg, name, h)
+    eps = cfg.get("layer_norm_eps", 1e-12)
+    return layer_norm(x, w[prefix + "layernorm.weight"], w[prefix + "layernorm.bias"], eps), margin

@@ -433,6 +433,19 @@ struct SelfAttention {
   };
 };
 
+// What token reduction (ToMe, EViT: layers/token_reduction.hpp) asks of an
+// encoder attention besides its output, each optional: key_bias, T floats
+// added to every score of a key within its sequence (ToMe's proportional
+// attention: log of the token's size); key_mean [T, head_dim], each
+// token's key averaged over heads (ToMe's similarity); cls_attention [T],
+// the attention of each sequence's first token on every token of it,
+// averaged over heads (EViT's ranking).
+struct AttentionTaps {
+  const float* key_bias = nullptr;
+  float* key_mean = nullptr;
+  float* cls_attention = nullptr;
+};
+
 // The sequences of a packed batch: sequence i is tokens [start[i], start[i+1])
 // of one token stream (start has one more entry than there are sequences).
 // Padded batching is the same with every sequence `padded` tokens long, of
@@ -470,17 +483,16 @@ struct BidirectionalAttention {
     // and v where the projection wrote them, one work item per (sequence,
     // head): its keys are packed once for all of its queries.
     //
-    // For token merging (layers/token_merging.hpp): key_bias (T floats, or
-    // null) is added to every score of a key, within its sequence (ToMe's
-    // proportional attention: log of the token's size), and key_mean
-    // ([T, head_dim], or null) receives each token's key averaged over the
-    // heads (ToMe's similarity metric).
+    //
+    // For token reduction (layers/token_reduction.hpp), taps: key_bias is
+    // added to every score of a key, key_mean receives the keys averaged
+    // over heads, cls_attention each sequence's first query's attention.
     void forward(const float* xn, const SequenceSpans& seqs, const AttentionScratch& s, float* out,
-                 ThreadPool& pool, const float* residual = nullptr, const float* key_bias = nullptr,
-                 float* key_mean = nullptr) const {
+                 ThreadPool& pool, const float* residual = nullptr, const AttentionTaps& taps = {}) const {
       const std::int64_t T = seqs.tokens(), hd = head_dim_, d = heads_ * hd;
       const auto r = proj_.qkv_rows(xn, T, s.q, pool);
-      if (key_mean)
+      const float* key_bias = taps.key_bias;
+      if (float* key_mean = taps.key_mean)
         pool.parallel_for(T, [&](std::int64_t t0, std::int64_t t1) {
           for (std::int64_t t = t0; t < t1; ++t) {
             const float* k = r.k + t * r.k_stride;
@@ -507,12 +519,40 @@ struct BidirectionalAttention {
                                   s.ctx + s0 * d + h * hd, d, buf.data(), key_bias ? key_bias + s0 : nullptr);
         }
       });
+      if (taps.cls_attention) first_query_attention(r, seqs, scale, key_bias, taps.cls_attention, pool);
       proj_.out(s.ctx, T, out, pool, 0, residual);
     }
 
     std::size_t bytes() const { return proj_.bytes(); }
 
    private:
+    // out[t] = the attention probability of the first token of t's sequence
+    // on t, averaged over the heads (EViT's class-token attention).
+    template <class Rows>
+    void first_query_attention(const Rows& r, const SequenceSpans& seqs, float scale, const float* key_bias, float* out,
+                               ThreadPool& pool) const {
+      const std::int64_t hd = head_dim_;
+      pool.parallel_for(seqs.count(), [&](std::int64_t b, std::int64_t e) {
+        std::vector<double> p;
+        for (std::int64_t i = b; i < e; ++i) {
+          const std::int64_t s0 = seqs.start[std::size_t(i)], n = seqs.len[std::size_t(i)];
+          std::fill(out + s0, out + seqs.start[std::size_t(i) + 1], 0.0f);
+          p.resize(std::size_t(n));
+          for (std::int64_t h = 0; h < heads_; ++h) {
+            const float* q = r.q + s0 * r.q_stride + h * hd;
+            double mx = -INFINITY, sum = 0;
+            for (std::int64_t j = 0; j < n; ++j) {
+              const float* k = r.k + (s0 + j) * r.k_stride + h * hd;
+              double v = double(kernels::dot(q, k, hd)) * scale + (key_bias ? double(key_bias[s0 + j]) : 0.0);
+              mx = std::max(mx, p[std::size_t(j)] = v);
+            }
+            for (double& v : p) sum += (v = std::exp(v - mx));
+            for (std::int64_t j = 0; j < n; ++j) out[s0 + j] += float(p[std::size_t(j)] / sum / double(heads_));
+          }
+        }
+      });
+    }
+
     AttnProjections<W, Bias, Names> proj_;
     std::int64_t heads_ = 0, head_dim_ = 0;
   };

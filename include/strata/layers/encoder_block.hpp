@@ -5,7 +5,6 @@
 // the block's prefix, so another family with other names reuses the block.
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 #include <utility>
 #include <string>
@@ -16,7 +15,7 @@
 #include "strata/layers/attention.hpp"
 #include "strata/layers/decoder_block.hpp"
 #include "strata/layers/layernorm.hpp"
-#include "strata/layers/token_merging.hpp"
+#include "strata/layers/token_reduction.hpp"
 
 namespace strata {
 
@@ -39,7 +38,6 @@ class EncoderBlockParts {
  public:
   void load(const io::Checkpoint& ck, const std::string& prefix, const ModelConfig& c) {
     hidden_ = c.hidden_size;
-    head_dim_ = c.head_dim;
     attn_.load(ck, sub(prefix, Names::attn), c);
     attn_norm_.load(ck, sub(prefix, Names::attn_norm), c.hidden_size, c.norm_eps);
     ffn_.load(ck, sub(prefix, Names::ffn), c);
@@ -52,7 +50,7 @@ class EncoderBlockParts {
   typename Attn::template layer<W> attn_;
   Norm attn_norm_, ffn_norm_;
   typename FFN::template layer<W> ffn_;
-  std::int64_t hidden_ = 0, head_dim_ = 0;
+  std::int64_t hidden_ = 0;
 };
 }  // namespace detail
 
@@ -108,25 +106,19 @@ struct PreNormEncoderBlock {
       P::ffn_.forward(s.xn, T, s.ffn, x, pool, s.tmp);  // out = output.dense(act(intermediate.dense(layernorm_after(h)))) + h
     }
 
-    // The same with token merging (ToMe, layers/token_merging.hpp): the
-    // attention adds each key's log size to its scores (once tokens have
-    // merged) and returns the keys averaged over heads; then r tokens per
-    // sequence merge (seqs shrink, x's first seqs.tokens() rows hold the
-    // result) before the MLP.
-    void forward(float* x, SequenceSpans& seqs, const BlockScratch& s, ThreadPool& pool, TokenMergeState& m) const {
+    // The same with token reduction (layers/token_reduction.hpp: ToMe,
+    // EViT): the attention adds or returns what the reducer asks (taps),
+    // then the reducer may shorten the sequences (seqs shrink; x's first
+    // seqs.tokens() rows hold the result) before the MLP.
+    void forward(float* x, SequenceSpans& seqs, const BlockScratch& s, ThreadPool& pool, TokenReducer& red) const {
       std::int64_t T = seqs.tokens();
       P::attn_norm_.forward(x, T, s.xn, pool);
-      P::attn_.forward(s.xn, seqs, s.attn, s.tmp, pool, x, m.merged ? m.log_size.data() : nullptr,
-                       m.key_mean.data());
+      P::attn_.forward(s.xn, seqs, s.attn, s.tmp, pool, x, red.taps());
       float* h = s.tmp;  // x + attention
       float* hn = s.xn;
-      if (merge_tokens(m.tm, s.tmp, P::hidden_, m.size.data(), m.key_mean.data(), P::head_dim_, seqs, s.xn,
-                       m.size_next.data(), pool)) {
+      if (red.reduce(s.tmp, P::hidden_, seqs, s.xn, pool)) {
         std::swap(h, hn);
         T = seqs.tokens();
-        m.size.swap(m.size_next);
-        for (std::int64_t t = 0; t < T; ++t) m.log_size[std::size_t(t)] = std::log(m.size[std::size_t(t)]);
-        m.merged = true;
       }
       P::ffn_norm_.forward(h, T, hn, pool);
       P::ffn_.forward(hn, T, s.ffn, x, pool, h);

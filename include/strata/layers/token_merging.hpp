@@ -31,6 +31,7 @@
 #include "strata/core/thread_pool.hpp"
 #include "strata/kernels/vector.hpp"
 #include "strata/layers/attention.hpp"
+#include "strata/layers/token_reduction.hpp"
 
 namespace strata {
 
@@ -152,23 +153,38 @@ inline bool merge_tokens(const TokenMerging& tm, const float* x, std::int64_t D,
   return true;
 }
 
-// What a forward pass with token merging keeps between blocks: each token's
-// size (patches it stands for) and log size (the attention's key bias), and
-// scratch for the keys averaged over heads. Sizes start at 1 (no bias until
-// the first merge).
-struct TokenMergeState {
-  TokenMerging tm;
-  std::vector<float> size, size_next, log_size, key_mean;
-  bool merged = false;
-
+// ToMe as a TokenReducer: what a forward pass with token merging keeps
+// between blocks: each token's size (patches it stands for) and log size
+// (the attention's key bias), and the keys averaged over heads. Sizes start
+// at 1 (no bias until the first merge).
+class TokenMergeState final : public TokenReducer {
+ public:
   void reset(const TokenMerging& m, std::int64_t tokens, std::int64_t head_dim) {
-    tm = m;
-    merged = false;
-    size.assign(std::size_t(tokens), 1.0f);
-    size_next.resize(std::size_t(tokens));
-    log_size.resize(std::size_t(tokens));
-    key_mean.resize(std::size_t(tokens * head_dim));
+    tm_ = m;
+    head_dim_ = head_dim;
+    merged_ = false;
+    size_.assign(std::size_t(tokens), 1.0f);
+    size_next_.resize(std::size_t(tokens));
+    log_size_.resize(std::size_t(tokens));
+    key_mean_.resize(std::size_t(tokens * head_dim));
   }
+
+  AttentionTaps taps() override { return {merged_ ? log_size_.data() : nullptr, key_mean_.data(), nullptr}; }
+
+  bool reduce(const float* h, std::int64_t D, SequenceSpans& seqs, float* h_out, ThreadPool& pool) override {
+    if (!merge_tokens(tm_, h, D, size_.data(), key_mean_.data(), head_dim_, seqs, h_out, size_next_.data(), pool))
+      return false;
+    size_.swap(size_next_);
+    for (std::int64_t t = 0; t < seqs.tokens(); ++t) log_size_[std::size_t(t)] = std::log(size_[std::size_t(t)]);
+    merged_ = true;
+    return true;
+  }
+
+ private:
+  TokenMerging tm_;
+  std::int64_t head_dim_ = 0;
+  std::vector<float> size_, size_next_, log_size_, key_mean_;
+  bool merged_ = false;
 };
 
 }  // namespace strata

@@ -30,6 +30,8 @@
 #include "strata/layers/layernorm.hpp"
 #include "strata/layers/linear.hpp"
 #include "strata/layers/patch_embedding.hpp"
+#include "strata/layers/token_merging.hpp"
+#include "strata/layers/token_pruning.hpp"
 #include "strata/layers/weights.hpp"
 #include "strata/models/encoder.hpp"
 #include "strata/models/llama.hpp"
@@ -37,10 +39,13 @@
 namespace strata {
 
 // Token reduction during a forward pass (from the research on efficient
-// ViTs): merge = r, ToMe's tokens merged per image in every block
-// (layers/token_merging.hpp); 0 runs the model as published.
+// ViTs), one at a time: merge = r, ToMe's tokens merged per image in every
+// block (layers/token_merging.hpp); keep_rate < 1, EViT's share of patch
+// tokens kept at its pruning blocks (layers/token_pruning.hpp). The default
+// runs the model as published.
 struct TokenReduction {
   std::int64_t merge = 0;
+  double keep_rate = 1.0;
 };
 
 // Activations of one forward pass, grown on demand and reused.
@@ -50,6 +55,7 @@ struct VisionWorkspace {
   SequenceSpans seqs;
   std::int64_t tokens_per_image = 0;  // after forward: each image's tokens in x (fewer with token merging)
   TokenMergeState merging;
+  TokenPruneState pruning;
 
   // Hidden state of token t of image i (after forward: last_hidden_state).
   const float* hidden(std::int64_t i, std::int64_t t, std::int64_t H) const {
@@ -165,6 +171,9 @@ class VisionTransformer final : public VisionModel {
     check(batch.channels == vc.num_channels, "vision forward: images have ", batch.channels, " channels; the model ",
           vc.num_channels);
     check(reduce.merge >= 0, "vision forward: token merging r = ", reduce.merge, " is negative");
+    check(reduce.keep_rate > 0 && reduce.keep_rate <= 1, "vision forward: keep rate ", reduce.keep_rate,
+          " is not in (0, 1]");
+    check(reduce.merge == 0 || reduce.keep_rate == 1, "vision forward: token merging and pruning are one at a time");
     check(batch.height >= P && batch.width >= P && batch.height <= VisionLimits::max_image_side &&
               batch.width <= VisionLimits::max_image_side,
           "vision forward: a ", batch.height, "x", batch.width, " image; the model needs at least one ", P, "x", P,
@@ -195,12 +204,19 @@ class VisionTransformer final : public VisionModel {
     }
     const BlockScratch s{ws.xn.data(), ws.enc.tmp.data(), {ws.enc.q.data(), nullptr, nullptr, ws.enc.ctx.data()},
                          {ws.enc.gate.data(), nullptr}};
-    if (reduce.merge == 0) {
+    TokenReducer* reducer = nullptr;
+    if (reduce.merge > 0) {
+      ws.merging.reset({reduce.merge, true, prefix == 2}, T, c.head_dim);
+      reducer = &ws.merging;
+    } else if (reduce.keep_rate < 1) {
+      ws.pruning.reset({reduce.keep_rate, prefix == 2}, T, c.num_layers);
+      reducer = &ws.pruning;
+    }
+    if (!reducer) {
       for (const auto& blk : blocks_) blk.forward(x, ws.seqs, s, pool);
     } else {
-      ws.merging.reset({reduce.merge, true, prefix == 2}, T, c.head_dim);
-      for (const auto& blk : blocks_) blk.forward(x, ws.seqs, s, pool, ws.merging);
-      ws.tokens_per_image = ws.seqs.len[0];  // every image merged as many
+      for (const auto& blk : blocks_) blk.forward(x, ws.seqs, s, pool, *reducer);
+      ws.tokens_per_image = ws.seqs.len[0];  // every image reduced alike
     }
     final_norm_.forward(x, ws.seqs.tokens(), x, pool);  // sequence_output = layernorm(encoder(embeddings))
   }

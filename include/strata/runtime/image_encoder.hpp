@@ -29,7 +29,7 @@ struct ImageEncoderOptions {
   int threads = 0;         // 0: one per hardware thread
   WeightType weights = WeightType::F32;
   LoadOptions load;
-  TokenReduction reduce;  // token merging (ToMe) per block; none by default
+  TokenReduction reduce;  // token merging (ToMe) or pruning (EViT); none by default
 };
 
 // One image's classification: the head's logits and their scores
@@ -46,6 +46,10 @@ class ImageEncoder {
     check(opt.batch >= 1 && opt.batch <= kMaxBatch, "ImageEncoder: batch ", opt.batch, " is out of range [1, ",
           kMaxBatch, "]");
     check(opt.reduce.merge >= 0, "ImageEncoder: token merging r = ", opt.reduce.merge, " is negative");
+    check(opt.reduce.keep_rate > 0 && opt.reduce.keep_rate <= 1, "ImageEncoder: keep rate ", opt.reduce.keep_rate,
+          " is not in (0, 1]");
+    check(opt.reduce.merge == 0 || opt.reduce.keep_rate == 1,
+          "ImageEncoder: token merging (--merge) and pruning (--keep-rate) are one at a time");
     ImageEncoder e;
     e.opt_ = opt;
     e.pool_ = std::make_shared<ThreadPool>(opt.threads);
