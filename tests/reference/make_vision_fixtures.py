@@ -177,36 +177,25 @@ def make_case(name, case):
             b["logits"] = [fl(v) for v in ref.classifier_with_teacher(w, hs)]
         out.append(b)
     doc = {"head": case["head"], "batches": out}
-    merged = []
-    for seed, n, h, wd, r in case.get("merge", []):
-        px = pixels(seed, n, 3, h, wd)
-        hs, margin = ref.forward_tome(w, c, px, r, case["prefix"])
-        # the merges are decisions: a float32 engine must make the same ones
-        assert margin > 1e-4, (name, seed, r, margin)
-        assert ref.forward_tome(w, c, px, 0, case["prefix"])[0].shape == ref.forward(w, c, px, case["prefix"]).shape
-        b = {"seed": seed, "count": n, "height": h, "width": wd, "merge": r, "tokens": hs.shape[1],
-             "margin": float(margin), "last_hidden_state": [fl(hs[i].reshape(-1)) for i in range(n)]}
-        if case["head"] == "classifier":
-            b["logits"] = [fl(v) for v in ref.classifier(w, hs)]
-        elif case["head"] == "teacher":
-            b["logits"] = [fl(v) for v in ref.classifier_with_teacher(w, hs)]
-        merged.append(b)
-    if merged:
-        doc["merged"] = merged
-    pruned = []
-    for seed, n, h, wd, rate in case.get("prune", []):
-        px = pixels(seed, n, 3, h, wd)
-        hs, margin = ref.forward_evit(w, c, px, rate, case["prefix"])
-        assert margin > 1e-4, (name, seed, rate, margin)  # the kept/pruned boundary must not be a near-tie
-        b = {"seed": seed, "count": n, "height": h, "width": wd, "keep_rate": rate, "tokens": hs.shape[1],
-             "margin": float(margin), "last_hidden_state": [fl(hs[i].reshape(-1)) for i in range(n)]}
-        if case["head"] == "classifier":
-            b["logits"] = [fl(v) for v in ref.classifier(w, hs)]
-        elif case["head"] == "teacher":
-            b["logits"] = [fl(v) for v in ref.classifier_with_teacher(w, hs)]
-        pruned.append(b)
-    if pruned:
-        doc["pruned"] = pruned
+    # Token reduction: the merges (ToMe) and keep/prune choices (EViT) are decisions, so each must
+    # be more than 1e-4 from flipping: a float32 engine has to make the same ones.
+    reductions = (("merged", "merge", "merge", lambda px, r: ref.forward_tome(w, c, px, r, case["prefix"])),
+                  ("pruned", "prune", "keep_rate", lambda px, p: ref.forward_evit(w, c, px, p, case["prefix"])))
+    for key, spec, field, run in reductions:
+        batches = []
+        for seed, n, h, wd, amount in case.get(spec, []):
+            px = pixels(seed, n, 3, h, wd)
+            hs, margin = run(px, amount)
+            assert margin > 1e-4, (name, key, seed, amount, margin)
+            b = {"seed": seed, "count": n, "height": h, "width": wd, field: amount, "tokens": hs.shape[1],
+                 "margin": float(margin), "last_hidden_state": [fl(hs[i].reshape(-1)) for i in range(n)]}
+            if case["head"] == "classifier":
+                b["logits"] = [fl(v) for v in ref.classifier(w, hs)]
+            elif case["head"] == "teacher":
+                b["logits"] = [fl(v) for v in ref.classifier_with_teacher(w, hs)]
+            batches.append(b)
+        if batches:
+            doc[key] = batches
     if "preprocessor" in case:
         write_config(os.path.join(d, "preprocessor_config.json"), case["preprocessor"])
         pipeline = []
