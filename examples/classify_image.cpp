@@ -49,9 +49,9 @@ int run(int argc, char** argv) {
   check(enc.model().has_classifier(), flags.model,
         ": no image-classification head (classifier or cls_classifier); use embed-image");
   const auto& labels = enc.model().labels();
-  return cli::for_each_image_batch(flags, enc, "classified", [&](const PixelBatch& b, const std::vector<std::string>& paths) {
+  return cli::for_each_image_batch(flags, enc, "classified",
+                                   [&](const PixelBatch& b, const std::vector<std::string>& paths, std::string& out) {
     const auto results = enc.classify(b);
-    std::string out;
     for (std::size_t i = 0; i < results.size(); ++i) {
       const auto& r = results[i];
       const auto top = top_k_labels(r.scores, std::size_t(top_k));
@@ -89,7 +89,6 @@ int run(int argc, char** argv) {
         }
       }
     }
-    std::cout << out << std::flush;
   });
 }
 

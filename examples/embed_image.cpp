@@ -37,13 +37,12 @@ int run(int argc, char** argv) {
   ImageEncoder enc = cli::load_image_encoder(flags);
   check(enc.model().has_pooler(), flags.model, ": no pooler (",
         enc.model().has_classifier() ? "an image classifier; use classify-image" : "no embedding head", ")");
-  return cli::for_each_image_batch(flags, enc, "embedded", [&](const PixelBatch& b, const std::vector<std::string>&) {
-    std::string out;
+  return cli::for_each_image_batch(flags, enc, "embedded",
+                                   [&](const PixelBatch& b, const std::vector<std::string>&, std::string& out) {
     for (const auto& v : enc.embed(b, normalize)) {
       cli::append_json_array(out, v);
       out += '\n';
     }
-    std::cout << out << std::flush;
   });
 }
 

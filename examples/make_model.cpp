@@ -187,10 +187,12 @@ int main(int argc, char** argv) {
 
     std::vector<strata::io::TensorToWrite> ts;
     std::uint64_t k = seed * 1000003;
-    auto mat = [&](std::string name, std::int64_t r, std::int64_t c) {
+    auto randn = [&](std::string name, std::vector<std::int64_t> shape) {  // N(0, 0.02), any shape
       const std::uint64_t sd = k++;
-      ts.push_back({std::move(name), dt, {r, c}, [=](std::byte* p, std::size_t n) { fill_random(p, n, dt, sd, 0.02f); }});
+      ts.push_back({std::move(name), dt, std::move(shape),
+                    [=](std::byte* p, std::size_t n) { fill_random(p, n, dt, sd, 0.02f); }});
     };
+    auto mat = [&](std::string name, std::int64_t r, std::int64_t c) { randn(std::move(name), {r, c}); };
     auto vec = [&](std::string name, std::int64_t n, bool ones) {
       const std::uint64_t sd = k++;
       ts.push_back({std::move(name), dt, {n}, [=](std::byte* p, std::size_t nb) { fill_random(p, nb, dt, sd, 0.02f, 1.0f, ones); }});
@@ -246,19 +248,10 @@ int main(int argc, char** argv) {
     } else if (vision) {
       const std::string pre = labels > 0 ? model_type + "." : "";
       const std::int64_t prefix = model_type == "deit" ? 2 : 1, grid = image_size / patch;
-      const std::uint64_t sd = k++;
-      ts.push_back({pre + "embeddings.cls_token", dt, {1, 1, s.hidden},
-                    [=](std::byte* p, std::size_t n) { fill_random(p, n, dt, sd, 0.02f); }});
-      if (prefix == 2) {
-        const std::uint64_t sd2 = k++;
-        ts.push_back({pre + "embeddings.distillation_token", dt, {1, 1, s.hidden},
-                      [=](std::byte* p, std::size_t n) { fill_random(p, n, dt, sd2, 0.02f); }});
-      }
-      const std::uint64_t sd3 = k++, sd4 = k++;
-      ts.push_back({pre + "embeddings.position_embeddings", dt, {1, grid * grid + prefix, s.hidden},
-                    [=](std::byte* p, std::size_t n) { fill_random(p, n, dt, sd3, 0.02f); }});
-      ts.push_back({pre + "embeddings.patch_embeddings.projection.weight", dt, {s.hidden, 3, patch, patch},
-                    [=](std::byte* p, std::size_t n) { fill_random(p, n, dt, sd4, 0.02f); }});
+      randn(pre + "embeddings.cls_token", {1, 1, s.hidden});
+      if (prefix == 2) randn(pre + "embeddings.distillation_token", {1, 1, s.hidden});
+      randn(pre + "embeddings.position_embeddings", {1, grid * grid + prefix, s.hidden});
+      randn(pre + "embeddings.patch_embeddings.projection.weight", {s.hidden, 3, patch, patch});
       bias(pre + "embeddings.patch_embeddings.projection.bias", s.hidden);
       for (std::int64_t l = 0; l < s.layers; ++l) {
         const std::string p = pre + "encoder.layer." + std::to_string(l) + ".";

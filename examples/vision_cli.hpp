@@ -73,19 +73,23 @@ inline ImageEncoder load_image_encoder(VisionFlags& v) {
 }
 
 // Decodes and preprocesses the images into batches of `batch` and hands each
-// batch (with its images' paths) to run, which writes their output lines. An
+// batch (with its images' paths) to format(batch, paths, out), which appends
+// their output lines to out; each batch's lines are written and flushed. An
 // image that cannot be read or preprocessed gets one line on stderr and no
 // output line. Returns 0, or kSomeImagesFailed when an image failed; the
 // throughput line goes to stderr.
-template <class Run>
-int for_each_image_batch(const VisionFlags& v, ImageEncoder& enc, const char* verb, Run run) {
+template <class Format>
+int for_each_image_batch(const VisionFlags& v, ImageEncoder& enc, const char* verb, Format format) {
   int status = 0;
   const auto t0 = std::chrono::steady_clock::now();
   PixelBatch batch;
   std::vector<std::string> paths;
+  std::string out;
   auto flush = [&] {
     if (batch.count == 0) return;
-    run(batch, paths);
+    out.clear();
+    format(batch, paths, out);
+    std::cout << out << std::flush;
     batch.clear();
     paths.clear();
   };

@@ -34,6 +34,14 @@ inline std::optional<Pooling> pooling_from_name(std::string_view s) {
   return std::nullopt;
 }
 
+// v / max(‖v‖₂, 1e-12), in place (torch.nn.functional.normalize).
+inline void l2_normalize(float* v, std::int64_t n) {
+  double ss = 0;
+  for (std::int64_t j = 0; j < n; ++j) ss += double(v[j]) * v[j];
+  const double inv = 1.0 / std::max(std::sqrt(ss), 1e-12);
+  for (std::int64_t j = 0; j < n; ++j) v[j] = float(v[j] * inv);
+}
+
 // out [n, H]: one pooled vector per sequence of `seqs`, from the hidden
 // states in ws (after EncoderModel::forward), over each sequence's real
 // tokens; then x / max(‖x‖₂, 1e-12) when normalize (torch F.normalize).
@@ -58,12 +66,7 @@ inline void pool_hidden_states(const EncoderWorkspace& ws, std::int64_t H, const
       }
       for (std::int64_t j = 0; j < H; ++j) o[j] = float(sum[std::size_t(j)] / double(n));
     }
-    if (normalize) {
-      double ss = 0;
-      for (std::int64_t j = 0; j < H; ++j) ss += double(o[j]) * o[j];
-      const double inv = 1.0 / std::max(std::sqrt(ss), 1e-12);
-      for (std::int64_t j = 0; j < H; ++j) o[j] = float(o[j] * inv);
-    }
+    if (normalize) l2_normalize(o, H);
   }
 }
 

@@ -21,6 +21,7 @@
 #include "strata/io/preprocessor_config.hpp"
 #include "strata/models/vit.hpp"
 #include "strata/runtime/classification.hpp"
+#include "strata/runtime/embedding.hpp"
 
 namespace strata {
 
@@ -110,12 +111,7 @@ class ImageEncoder {
     std::vector<std::vector<float>> out;
     for (std::int64_t i = 0; i < b.count; ++i) {
       std::vector<float> v(ws_.enc.pooled.begin() + D * i, ws_.enc.pooled.begin() + D * (i + 1));
-      if (normalize) {  // torch.nn.functional.normalize: v / max(‖v‖, 1e-12)
-        double ss = 0;
-        for (float x : v) ss += double(x) * double(x);
-        const double n = std::max(std::sqrt(ss), 1e-12);
-        for (float& x : v) x = float(double(x) / n);
-      }
+      if (normalize) l2_normalize(v.data(), D);
       out.push_back(std::move(v));
     }
     images_ += b.count;
